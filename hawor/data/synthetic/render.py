@@ -1,0 +1,129 @@
+"""Frame rendering for the synthetic sequences: one persistent pyrender scene per sequence.
+
+hawor.render.OffscreenRenderer draws untextured meshes and rebuilds its scene per call; a synthetic
+sequence needs image textures everywhere and runs at video rate, so the static room is uploaded
+once here and only the hand and forearm meshes change from frame to frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+if not hasattr(np, "infty"):  # pyrender 0.1.45 still uses np.infty, removed in numpy 2
+    np.infty = np.inf
+
+import pyrender  # noqa: E402
+
+from hawor.data.synthetic.scene import Scene, TexturedMesh  # noqa: E402
+from hawor.render.scene import CV_TO_GL, to_linear, vertex_normals  # noqa: E402
+
+# Segmentation colours: background / static scene black, then one pure colour per dynamic part.
+PART_LABELS = ("left_hand", "right_hand", "left_forearm", "right_forearm")
+_SEG_COLORS = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]], np.uint8)
+
+
+@dataclass
+class Lighting:
+    """Scene-fixed soft lighting: key and fill directional lights (travel directions, scene frame) + ambient."""
+
+    key_direction: np.ndarray
+    key_intensity: float
+    fill_direction: np.ndarray
+    fill_intensity: float
+    ambient: float
+
+    @classmethod
+    def random(cls, rng: np.random.Generator) -> "Lighting":
+        key = np.array([rng.uniform(-0.5, 0.5), rng.uniform(0.0, 0.6), -1.0])
+        fill = np.array([rng.uniform(-1, 1), rng.uniform(-1.0, -0.3), -rng.uniform(0.2, 0.8)])
+        return cls(key / np.linalg.norm(key), float(rng.uniform(2.6, 3.6)), fill / np.linalg.norm(fill),
+                   float(rng.uniform(0.9, 1.5)), float(rng.uniform(0.3, 0.45)))
+
+
+def _light_pose(direction: np.ndarray) -> np.ndarray:
+    """Pose of a pyrender directional light (shines along its -z) travelling along ``direction``."""
+    z = -direction / np.linalg.norm(direction)
+    helper = np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    x = np.cross(helper, z)
+    x /= np.linalg.norm(x)
+    pose = np.eye(4)
+    pose[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
+    return pose
+
+
+def _textured(mesh: TexturedMesh) -> pyrender.Mesh:
+    normals = vertex_normals(mesh.vertices.astype(np.float64), mesh.faces)
+    sampler = pyrender.Sampler(magFilter=9729, minFilter=9987, wrapS=10497, wrapT=10497)  # linear, mipmaps, repeat
+    texture = pyrender.Texture(source=mesh.texture, source_channels="RGB", sampler=sampler)
+    material = pyrender.MetallicRoughnessMaterial(baseColorTexture=texture, metallicFactor=0.0,
+                                                  roughnessFactor=mesh.roughness)
+    primitive = pyrender.Primitive(positions=mesh.vertices.astype(np.float32), normals=normals.astype(np.float32),
+                                   texcoord_0=mesh.uv.astype(np.float32), indices=mesh.faces.astype(np.uint32),
+                                   material=material, mode=4)
+    return pyrender.Mesh([primitive])
+
+
+def _colored(vertices: np.ndarray, faces: np.ndarray, colors_linear: np.ndarray, roughness: float) -> pyrender.Mesh:
+    normals = vertex_normals(vertices, faces)
+    material = pyrender.MetallicRoughnessMaterial(baseColorFactor=[1.0, 1.0, 1.0, 1.0], metallicFactor=0.0,
+                                                  roughnessFactor=roughness)
+    rgba = np.concatenate([colors_linear, np.ones((len(colors_linear), 1))], axis=1).astype(np.float32)
+    primitive = pyrender.Primitive(positions=vertices.astype(np.float32), normals=normals.astype(np.float32),
+                                   color_0=rgba, indices=faces.astype(np.uint32), material=material, mode=4)
+    return pyrender.Mesh([primitive])
+
+
+class SequenceRenderer:
+    """Renders one scene from moving cameras with moving hands (scene frame, OpenCV camera poses).
+
+    Args:
+        width, height: image size, pixels.
+        K: (3, 3) intrinsics.
+        scene: the static textured scene.
+        lighting: scene-fixed lights.
+    """
+
+    def __init__(self, width: int, height: int, K: np.ndarray, scene: Scene, lighting: Lighting):
+        self._renderer = pyrender.OffscreenRenderer(width, height)
+        self.scene = pyrender.Scene(bg_color=[0.5, 0.5, 0.5, 1.0], ambient_light=[lighting.ambient] * 3)
+        self._static = [self.scene.add(_textured(mesh)) for mesh in scene.meshes]
+        camera = pyrender.IntrinsicsCamera(fx=K[0, 0], fy=K[1, 1], cx=K[0, 2], cy=K[1, 2], znear=0.02, zfar=30.0)
+        self._camera = self.scene.add(camera)
+        for direction, intensity in ((lighting.key_direction, lighting.key_intensity),
+                                     (lighting.fill_direction, lighting.fill_intensity)):
+            self.scene.add(pyrender.DirectionalLight(color=np.ones(3), intensity=intensity), pose=_light_pose(direction))
+        self._dynamic: list = []
+
+    def render(self, T_scene_cam: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+               want_labels: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Render one frame.
+
+        Args:
+            T_scene_cam: (4, 4) camera-to-scene pose, OpenCV axes.
+            parts: [(vertices (V, 3) scene frame, faces (F, 3), sRGB colours (V, 3))] in PART_LABELS order.
+            want_labels: also return the part label image.
+        Returns:
+            rgb (H, W, 3) uint8, depth (H, W) float32 metres (z along the optical axis), and labels
+            (H, W) uint8 (0 = scene, k = PART_LABELS[k - 1]) or None.
+        """
+        for node in self._dynamic:
+            self.scene.remove_node(node)
+        self._dynamic = [self.scene.add(_colored(v, f, to_linear(c), 0.55)) for v, f, c in parts]
+        self.scene.set_pose(self._camera, T_scene_cam @ CV_TO_GL)
+        rgb, depth = self._renderer.render(self.scene)
+        labels = self._labels() if want_labels else None
+        return rgb, depth.astype(np.float32), labels
+
+    def _labels(self) -> np.ndarray:
+        colors = {node: _SEG_COLORS[0] for node in self._static}
+        colors.update({node: _SEG_COLORS[1 + k] for k, node in enumerate(self._dynamic)})
+        seg, _ = self._renderer.render(self.scene, flags=pyrender.RenderFlags.SEG, seg_node_map=colors)
+        # nearest pure colour: anti-aliased edge pixels fall to the closer label
+        dist = ((seg[:, :, None, :].astype(np.int32) - _SEG_COLORS[None, None].astype(np.int32)) ** 2).sum(-1)
+        return dist.argmin(-1).astype(np.uint8)
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.delete()
+            self._renderer = None

@@ -1,0 +1,165 @@
+"""Hand tracks: what detection hands to estimation.
+
+One track per hand side ("left", "right"); a track lists only the frames where the hand was detected.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class HandTrack:
+    """Detections of one hand over a video.
+
+    Attributes:
+        side: "left" or "right".
+        frame_indices: (M,) int64, increasing, unique frame indices with a detection.
+        boxes: (M, 4) float64 pixel boxes x1, y1, x2, y2 in the full image.
+        scores: (M,) float64 detection confidence in [0, 1].
+        keypoints_2d: (M, 21, 2) float64 pixels, OpenPose order, or None when the detector gives none.
+        keypoints_3d: (M, 21, 3) float64 metres, wrist-relative, camera axes, or None.
+    """
+
+    side: str
+    frame_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    keypoints_2d: np.ndarray | None = None
+    keypoints_3d: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(len(self.frame_indices))
+
+
+@dataclass
+class Detection:
+    """One hand found in one frame by a tracker (before the tracks are merged into sides).
+
+    Attributes:
+        track_id: the tracker's id of this hand (any hashable).
+        frame: frame index.
+        box: (4,) pixel box x1, y1, x2, y2.
+        score: detection confidence in [0, 1].
+        right: handedness vote in [0, 1]: the class (0 left, 1 right) or a probability of "right".
+        keypoints_2d: (21, 2) pixels or None.  keypoints_3d: (21, 3) metres, wrist-relative, or None.
+    """
+
+    track_id: object
+    frame: int
+    box: np.ndarray
+    score: float
+    right: float
+    keypoints_2d: np.ndarray | None = None
+    keypoints_3d: np.ndarray | None = None
+
+
+def _vote_right(dets: list[Detection]) -> float:
+    return float(np.mean([d.right for d in dets]))
+
+
+def _strength(dets: list[Detection]) -> tuple[float, int]:
+    """How sure a track is of its side: distance of its vote from 0.5, then its length."""
+    return abs(_vote_right(dets) - 0.5), len(dets)
+
+
+def _distinct_hands(a: list[Detection], b: list[Detection], shared: set, max_iou: float = 0.3) -> bool:
+    """True when two tracks' boxes in their shared frames are apart (two hands, not one hand twice)."""
+    box_a = {d.frame: d.box for d in a if d.frame in shared}
+    box_b = {d.frame: d.box for d in b if d.frame in shared}
+    frames = sorted(shared)
+    ious = [_iou(box_a[f], box_b[f]) for f in frames]
+    return float(np.mean(ious)) < max_iou
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    inter = np.prod(np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None))
+    union = np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def _fix_handedness_swaps(groups: dict, side_of: dict, max_overlap: float = 0.1) -> list[str]:
+    """Move a track to the other side when it is seen next to a surer track of its own side.
+
+    Two tracks whose boxes are apart in the same frames are two different hands, so both cannot
+    be (say) right. The less sure track (:func:`_strength`) moves, but only if it barely overlaps
+    in time with the tracks already on the other side (so e.g. two people's right hands stay).
+    Returns one note per move.
+    """
+    frames_of = {tid: {d.frame for d in dets} for tid, dets in groups.items()}
+    notes = []
+    for _ in range(len(groups)):
+        moved = False
+        for tid in sorted(groups, key=lambda t: _strength(groups[t])):
+            side = side_of[tid]
+            rivals = [o for o in groups if o != tid and side_of[o] == side
+                      and _strength(groups[o]) >= _strength(groups[tid])
+                      and frames_of[o] & frames_of[tid]
+                      and _distinct_hands(groups[tid], groups[o], frames_of[o] & frames_of[tid])]
+            if not rivals:
+                continue
+            other = "left" if side == "right" else "right"
+            taken = set().union(set(), *[frames_of[o] for o in groups if side_of[o] == other])
+            if len(frames_of[tid] & taken) <= max_overlap * len(frames_of[tid]):
+                side_of[tid] = other
+                notes.append(f"track {tid} moved {side}->{other}: seen next to a surer {side} track "
+                             f"({rivals[0]}) in the same frames")
+                moved = True
+                break
+        if not moved:
+            break
+    return notes
+
+
+def merge_tracks(detections: list[Detection], fix_swaps: bool = True) -> tuple[dict[str, HandTrack], list[str]]:
+    """Merge tracker tracks into exactly one left and one right track.
+
+    As the official code: each tracker track goes to the left pool when the mean of its
+    handedness votes is < 0.5, else to the right pool; a pool's tracks are concatenated and
+    sorted by frame. Two fixes (the official leaves both unhandled): with ``fix_swaps``, a track
+    that overlaps in time with a stronger track of the same side moves to the other side
+    (:func:`_fix_handedness_swaps`); and a frame held by several tracks of one pool keeps only
+    the most confident detection, so frame indices are unique.
+
+    Returns:
+        ({"left": HandTrack, "right": HandTrack}, notes describing each fix applied).
+    """
+    groups: dict = {}
+    for det in detections:
+        groups.setdefault(det.track_id, []).append(det)
+    side_of = {tid: ("left" if _vote_right(dets) < 0.5 else "right") for tid, dets in groups.items()}
+    notes = _fix_handedness_swaps(groups, side_of) if fix_swaps else []
+    tracks = {}
+    for side in ("left", "right"):
+        best: dict[int, Detection] = {}
+        duplicates = 0
+        for tid, dets in groups.items():
+            if side_of[tid] != side:
+                continue
+            for det in dets:
+                if det.frame in best:
+                    duplicates += 1
+                    if det.score <= best[det.frame].score:
+                        continue
+                best[det.frame] = det
+        if duplicates:
+            notes.append(f"{side}: {duplicates} duplicate frame detection(s) dropped (kept the most confident)")
+        tracks[side] = track_from_detections(side, [best[f] for f in sorted(best)])
+    return tracks, notes
+
+
+def track_from_detections(side: str, dets: list[Detection]) -> HandTrack:
+    """Stack detections (already sorted by frame, one per frame) into a :class:`HandTrack`."""
+    if not dets:
+        return HandTrack(side=side)
+    has_2d = all(d.keypoints_2d is not None for d in dets)
+    has_3d = all(d.keypoints_3d is not None for d in dets)
+    return HandTrack(
+        side=side,
+        frame_indices=np.array([d.frame for d in dets], np.int64),
+        boxes=np.stack([np.asarray(d.box, np.float64) for d in dets]),
+        scores=np.array([d.score for d in dets], np.float64),
+        keypoints_2d=np.stack([d.keypoints_2d for d in dets]).astype(np.float64) if has_2d else None,
+        keypoints_3d=np.stack([d.keypoints_3d for d in dets]).astype(np.float64) if has_3d else None,
+    )

@@ -1,0 +1,271 @@
+"""Camera-space hands without the HaWoR regressor: fit the hand model to 21 detected keypoints.
+
+Per track, one batched optimisation over all observed frames (one shape per track):
+
+- reprojection of the 21 joints with the pinhole camera (K from the focal length, centre W/2, H/2),
+  its pixel error expressed in metres at the hand's depth so that it weighs like the 3D term;
+- the metric wrist-relative 3D keypoints (MediaPipe world landmarks), which fix the hand's size,
+  orientation and finger pose; they are image-aligned, so each frame's are first turned from the
+  optical axis onto the viewing ray through the wrist;
+- joint limits (non-thumb fingers flex towards the palm, barely twist, MCPs abduct a little),
+  a weak pose prior, a shape prior and temporal smoothness between consecutive frames.
+
+Initialisation is closed-form: root rotation by Kabsch on the palm joints, wrist position by
+linear least squares on the reprojection. Only the 21 joints are skinned while fitting.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from smplx.lbs import batch_rigid_transform, blend_shapes
+
+from hawor.detection.tracks import HandTrack
+from hawor.errors import HaworInputError
+from hawor.estimation.result import CameraSpaceHand
+from hawor.geometry import axis_angle_to_matrix, matrix_to_axis_angle, umeyama
+from hawor.hands import HandModel
+from hawor.hands.joints import MANO_TO_OPENPOSE
+
+PALM_JOINTS = (0, 5, 9, 13, 17)  # wrist and finger bases, OpenPose order
+# Non-thumb MANO joints (index, middle, pinky, ring; base -> tip) and their limits in radians:
+# flexion range, max |abduction|, max |twist|.
+_FINGER_LIMITS = {0: ((-0.35, 1.7), 0.4, 0.2), 1: ((-0.15, 1.9), 0.12, 0.12), 2: ((-0.15, 1.5), 0.12, 0.12)}
+_FINGER_STARTS = (1, 4, 7, 10)
+METRE_SCALE = 0.01  # residuals are in centimetres: 1 cm weighs 1
+
+
+class JointSkinner(torch.nn.Module):
+    """The 21 joints of a :class:`HandModel` (same values as its forward) without skinning all vertices."""
+
+    def __init__(self, model: HandModel):
+        super().__init__()
+        layer = model.layer
+        tips = torch.as_tensor(model.tip_ids).long()
+        self.register_buffer("j_template", layer.J_regressor @ layer.v_template)
+        self.register_buffer("j_shapedirs", torch.einsum("jv,vcl->jcl", layer.J_regressor, layer.shapedirs))
+        self.register_buffer("tip_template", layer.v_template[tips])
+        self.register_buffer("tip_shapedirs", layer.shapedirs[tips])
+        posedirs = layer.posedirs.reshape(layer.posedirs.shape[0], -1, 3)[:, tips]  # (135, 5, 3)
+        self.register_buffer("tip_posedirs", posedirs)
+        self.register_buffer("tip_weights", layer.lbs_weights[tips])
+        self.register_buffer("parents", layer.parents.clone())
+        self.register_buffer("order", torch.as_tensor(MANO_TO_OPENPOSE).long())
+
+    def rest_skeleton(self, betas: torch.Tensor) -> torch.Tensor:
+        """(..., 16, 3) MANO skeleton joints at zero pose."""
+        return self.j_template + blend_shapes(betas.reshape(-1, betas.shape[-1]), self.j_shapedirs).reshape(
+            *betas.shape[:-1], 16, 3)
+
+    def forward(self, rotations: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor) -> torch.Tensor:
+        """rotations (B, 16, 3, 3) root + fingers, betas (B, 10), transl (B, 3) -> joints (B, 21, 3)."""
+        batch = rotations.shape[0]
+        joints_rest = self.rest_skeleton(betas)
+        tips = self.tip_template + blend_shapes(betas, self.tip_shapedirs)
+        eye = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
+        pose_feature = (rotations[:, 1:] - eye).reshape(batch, -1)
+        tips = tips + torch.einsum("bp,pvc->bvc", pose_feature, self.tip_posedirs)
+        skeleton, transforms = batch_rigid_transform(rotations, joints_rest, self.parents)
+        tip_transforms = torch.einsum("vj,bjrc->bvrc", self.tip_weights, transforms)
+        tips = torch.einsum("bvrc,bvc->bvr", tip_transforms[..., :3, :3], tips) + tip_transforms[..., :3, 3]
+        joints = torch.cat([skeleton, tips], 1)[:, self.order]
+        return joints + transl[:, None]
+
+
+def finger_axes(model: HandModel) -> torch.Tensor:
+    """(12, 3, 3) per non-thumb MANO joint: rows flexion, abduction, twist axes in the rest pose.
+
+    The palm normal follows from the side: for a right hand, (index base - pinky base) x
+    (middle base - wrist) points out of the palm; mirrored for a left hand. Flexion turns the
+    bone (d) towards the palm normal (n): axis d x n.
+    """
+    skinner = JointSkinner(model)
+    with torch.no_grad():
+        rest = skinner(torch.eye(3).expand(1, 16, 3, 3).to(skinner.j_template), torch.zeros(1, 10).to(
+            skinner.j_template), torch.zeros(1, 3).to(skinner.j_template))[0].double()
+    normal = torch.linalg.cross(rest[5] - rest[17], rest[9] - rest[0])
+    normal = normal if model.side == "right" else -normal
+    normal = normal / normal.norm()
+    openpose_of = {m: o for o, m in enumerate(MANO_TO_OPENPOSE)}
+    rows = []
+    for start in _FINGER_STARTS:
+        for k in range(3):
+            o = openpose_of[start + k]
+            bone = rest[o + 1] - rest[o]
+            bone = bone / bone.norm()
+            side_n = normal - (normal @ bone) * bone
+            side_n = side_n / side_n.norm()
+            flex = torch.linalg.cross(bone, side_n)
+            rows.append(torch.stack([flex, side_n, bone]))
+    return torch.stack(rows).float()
+
+
+def joint_limit_penalty(hand_pose: torch.Tensor, axes: torch.Tensor) -> torch.Tensor:
+    """(..., 45) axis-angle, axes from :func:`finger_axes` -> (...,) squared excess over the limits."""
+    aa = hand_pose.reshape(*hand_pose.shape[:-1], 15, 3)
+    idx = [s - 1 + k for s in _FINGER_STARTS for k in range(3)]
+    comp = torch.einsum("...jc,jac->...ja", aa[..., idx, :], axes)  # flex, abduction, twist
+    lo = torch.tensor([_FINGER_LIMITS[k][0][0] for _ in _FINGER_STARTS for k in range(3)]).to(comp)
+    hi = torch.tensor([_FINGER_LIMITS[k][0][1] for _ in _FINGER_STARTS for k in range(3)]).to(comp)
+    abd = torch.tensor([_FINGER_LIMITS[k][1] for _ in _FINGER_STARTS for k in range(3)]).to(comp)
+    twist = torch.tensor([_FINGER_LIMITS[k][2] for _ in _FINGER_STARTS for k in range(3)]).to(comp)
+    excess = (torch.relu(lo - comp[..., 0]) + torch.relu(comp[..., 0] - hi)) ** 2
+    excess = excess + torch.relu(comp[..., 1].abs() - abd) ** 2 + torch.relu(comp[..., 2].abs() - twist) ** 2
+    thumb = aa[..., 12:, :]
+    return excess.sum(-1) + (torch.relu(thumb.abs() - 1.2) ** 2).sum((-1, -2))
+
+
+def ray_rotation(pixels: torch.Tensor, focal: float, centre: torch.Tensor) -> torch.Tensor:
+    """(..., 2) pixels -> (..., 3, 3) rotation taking the optical axis onto the ray through them."""
+    ray = torch.cat([(pixels - centre) / focal, torch.ones_like(pixels[..., :1])], -1)
+    ray = ray / ray.norm(dim=-1, keepdim=True)
+    z = torch.tensor([0.0, 0.0, 1.0]).to(ray).expand_as(ray)
+    axis = torch.linalg.cross(z, ray)
+    angle = torch.atan2(axis.norm(dim=-1, keepdim=True), ray[..., 2:])
+    axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return axis_angle_to_matrix(axis * angle)
+
+
+def solve_translation(points_rel: torch.Tensor, pixels: torch.Tensor, focal: float,
+                      centre: torch.Tensor) -> torch.Tensor:
+    """Translation t with project(points_rel + t) ~= pixels, linear least squares.
+
+    points_rel (B, N, 3) metres, pixels (B, N, 2) -> t (B, 3). From (u - cx)(Z + tz) = f (X + tx).
+    """
+    uv = pixels - centre
+    b, n = points_rel.shape[:2]
+    a = torch.zeros(b, n, 2, 3, dtype=points_rel.dtype)
+    a[..., 0, 0] = focal
+    a[..., 1, 1] = focal
+    a[..., :, 2] = -uv
+    rhs = uv * points_rel[..., 2:] - focal * points_rel[..., :2]
+    sol = torch.linalg.lstsq(a.reshape(b, 2 * n, 3), rhs.reshape(b, 2 * n, 1)).solution[..., 0]
+    sol[:, 2] = sol[:, 2].clamp_min(0.05 - points_rel[..., 2].min(-1).values)  # in front of the camera
+    return sol
+
+
+def _hand_size_px(keypoints_2d: torch.Tensor) -> torch.Tensor:
+    span = keypoints_2d.max(-2).values - keypoints_2d.min(-2).values
+    return span.norm(dim=-1).clamp_min(1.0)
+
+
+def fit_track(track: HandTrack, focal: float, image_size: tuple[int, int], model: HandModel | None = None,
+              iterations: int = 60, weights: dict | None = None) -> tuple[CameraSpaceHand, np.ndarray]:
+    """Fit the hand model to one track's keypoints.
+
+    Args:
+        track: with keypoints_2d (M, 21, 2) px and, if available, keypoints_3d (M, 21, 3) metres.
+        focal: pixels. image_size: (W, H); principal point at (W/2, H/2).
+        model: HandModel for the track's side (default ``HandModel(track.side)``).
+    Returns:
+        (CameraSpaceHand, residual (M,) mean 2D reprojection error in pixels). The hand's
+        confidence is exp(-residual / (0.1 * hand size in pixels)).
+    """
+    if track.keypoints_2d is None:
+        raise HaworInputError(f"{track.side} track has no 2D keypoints: the keypoint fit needs the landmark "
+                              f"backend (detect_hands(..., backend='landmarks')) or the HaWoR regressor")
+    w = {"kp2d": 1.0, "kp3d": 1.0, "limits": 100.0, "pose": 1e-3, "betas": 1e-2, "smooth": 0.1}
+    w.update(weights or {})
+    model = model or HandModel(track.side)
+    skinner = JointSkinner(model).float()
+    axes = finger_axes(model)
+    m = len(track)
+    if m == 0:
+        empty = np.zeros((0, 3))
+        return CameraSpaceHand(track.side, np.zeros(0, np.int64), empty, np.zeros((0, 45)), np.zeros((0, 10)),
+                               empty, np.zeros(0)), np.zeros(0)
+    kp2d = torch.as_tensor(track.keypoints_2d, dtype=torch.float32)
+    centre = torch.tensor([image_size[0] / 2, image_size[1] / 2], dtype=torch.float32)
+    size_px = _hand_size_px(kp2d)
+    has_3d = track.keypoints_3d is not None
+    betas = torch.zeros(1, 10)
+    rest = skinner(torch.eye(3).expand(m, 16, 3, 3).contiguous(), betas.expand(m, 10), torch.zeros(m, 3))
+    rest_rel = rest - rest[:, :1]
+    if has_3d:
+        kp3d = torch.as_tensor(track.keypoints_3d, dtype=torch.float32)
+        kp3d = torch.einsum("bij,bnj->bni", ray_rotation(kp2d[:, 0], focal, centre), kp3d - kp3d[:, :1])
+        _, root, _ = umeyama(rest_rel[:, PALM_JOINTS], kp3d[:, PALM_JOINTS], with_scale=False)
+        wrist = solve_translation(kp3d, kp2d, focal, centre)
+    else:
+        kp3d = None
+        root = _root_from_2d(rest_rel, kp2d)
+        wrist = solve_translation(torch.einsum("bij,bnj->bni", root, rest_rel), kp2d, focal, centre)
+
+    global_orient = matrix_to_axis_angle(root).clone().requires_grad_(True)
+    hand_pose = torch.zeros(m, 45, requires_grad=True)
+    betas = torch.zeros(1, 10, requires_grad=True)
+    wrist = wrist.clone().requires_grad_(True)
+    consecutive = torch.as_tensor(np.diff(track.frame_indices) == 1)
+    scores = torch.as_tensor(track.scores, dtype=torch.float32).clamp(0.05, 1.0)
+
+    def joints_of(go, hp, b, wr):
+        rot = torch.cat([axis_angle_to_matrix(go)[:, None], axis_angle_to_matrix(hp.reshape(m, 15, 3))], 1)
+        j = skinner(rot, b.expand(m, 10), torch.zeros(m, 3))
+        return j - j[:, :1] + wr[:, None]
+
+    def loss_fn(free_fingers: bool):
+        joints = joints_of(global_orient, hand_pose, betas, wrist)
+        depth = joints[..., 2:].detach().clamp_min(0.05)
+        proj = focal * joints[..., :2] / joints[..., 2:].clamp_min(1e-3) + centre
+        err2d = (proj - kp2d) * depth / focal / METRE_SCALE
+        loss = w["kp2d"] * (_robust(err2d).sum((-1, -2)) * scores).mean()
+        if kp3d is not None:
+            err3d = (joints - joints[:, :1] - kp3d) / METRE_SCALE
+            loss = loss + w["kp3d"] * (_robust(err3d).sum((-1, -2)) * scores).mean()
+        loss = loss + w["betas"] * (betas ** 2).sum()
+        if free_fingers:
+            loss = loss + w["limits"] * joint_limit_penalty(hand_pose, axes).mean()
+            loss = loss + w["pose"] * (hand_pose ** 2).sum(-1).mean()
+        if consecutive.any():
+            step = (joints[1:] - joints[:-1])[consecutive] / METRE_SCALE
+            loss = loss + w["smooth"] * (step ** 2).sum((-1, -2)).mean()
+        return loss
+
+    stages = ((False, [global_orient, wrist, betas], max(10, iterations // 3)),
+              (True, [global_orient, hand_pose, betas, wrist], iterations))
+    for free_fingers, params, steps in stages:
+        optimiser = torch.optim.Adam(params, lr=0.05)
+        for _ in range(steps):
+            optimiser.zero_grad()
+            loss_fn(free_fingers).backward()
+            optimiser.step()
+
+    with torch.no_grad():
+        joints = joints_of(global_orient, hand_pose, betas, wrist)
+        proj = focal * joints[..., :2] / joints[..., 2:].clamp_min(1e-3) + centre
+        residual = (proj - kp2d).norm(dim=-1).mean(-1)
+        transl = wrist - model.wrist_rest(betas.double()).float().expand(m, 3)
+    confidence = torch.exp(-residual / (0.1 * size_px))
+    hand = CameraSpaceHand(
+        side=track.side, frame_indices=track.frame_indices.astype(np.int64),
+        global_orient=global_orient.detach().double().numpy(), hand_pose=hand_pose.detach().double().numpy(),
+        betas=betas.detach().double().expand(m, 10).numpy().copy(), transl=transl.double().numpy(),
+        confidence=confidence.double().numpy())
+    return hand, residual.double().numpy()
+
+
+def _robust(err: torch.Tensor, delta: float = 3.0) -> torch.Tensor:
+    """Per-component Huber-like cost of (..., C) residuals (quadratic below ``delta``)."""
+    sq = (err ** 2).sum(-1, keepdim=True)
+    return torch.where(sq < delta ** 2, sq, 2 * delta * sq.clamp_min(1e-12).sqrt() - delta ** 2)[..., 0]
+
+
+def _root_from_2d(rest_rel: torch.Tensor, kp2d: torch.Tensor) -> torch.Tensor:
+    """Root rotation when only 2D keypoints exist: Kabsch on the palm in the image plane, unit depth."""
+    palm2d = kp2d[:, PALM_JOINTS] - kp2d[:, :1]
+    span = palm2d.norm(dim=-1).max(-1).values.clamp_min(1.0)
+    rest_span = rest_rel[:, PALM_JOINTS].norm(dim=-1).max(-1).values
+    lifted = torch.cat([palm2d / span[:, None, None] * rest_span[:, None, None],
+                        torch.zeros_like(palm2d[..., :1])], -1)
+    _, root, _ = umeyama(rest_rel[:, PALM_JOINTS], lifted, with_scale=False)
+    return root
+
+
+def fit_tracks(tracks: dict[str, HandTrack], focal: float, image_size: tuple[int, int],
+               backend: str = "auto", iterations: int = 60) -> dict[str, tuple[CameraSpaceHand, np.ndarray]]:
+    """:func:`fit_track` for {"left": track, "right": track}; each side with its own hand model."""
+    return {side: fit_track(track, focal, image_size, HandModel(side, backend), iterations)
+            for side, track in tracks.items()}
+
+
+__all__ = ["JointSkinner", "finger_axes", "fit_track", "fit_tracks", "joint_limit_penalty",
+           "ray_rotation", "solve_translation"]

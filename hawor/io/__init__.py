@@ -1,0 +1,1 @@
+"""File and video IO at the bottom of the stack (no torch)."""

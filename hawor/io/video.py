@@ -1,0 +1,161 @@
+"""Video reading (streamed, never all frames in RAM) and H.264 writing with PyAV.
+
+H.264 (libx264, yuv420p, +faststart) is what browsers play; OpenCV's pip wheels cannot write it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import av
+import numpy as np
+
+from hawor.errors import HaworInputError
+from hawor.io.files import atomic_path
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file holds: frame rate (frames/s), frame count (estimated from the container when
+    it does not store one), and size (W, H) in pixels."""
+
+    path: Path
+    fps: float
+    num_frames: int
+    size: tuple[int, int]
+
+
+def _open(path: Path):
+    if not path.is_file():
+        raise HaworInputError(f"video {path}: no such file. Check --video_path.")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise HaworInputError(f"video {path}: cannot be opened as a video ({exc}). "
+                              "Re-encode it, e.g. ffmpeg -i in.mov -c:v libx264 out.mp4.") from exc
+    if not container.streams.video:
+        container.close()
+        raise HaworInputError(f"video {path}: has no video stream (audio-only or not a video). "
+                              "Pass a file with a video track.")
+    return container
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Read frame rate, frame count and size without decoding the whole file."""
+    path = Path(path)
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or Fraction(30)
+        count = stream.frames
+        if not count and stream.duration and stream.time_base:
+            count = int(round(float(stream.duration * stream.time_base) * float(rate)))
+        if not count:
+            count = sum(1 for _ in container.decode(stream))
+        size = (stream.codec_context.width, stream.codec_context.height)
+    if count <= 0 or min(size) <= 0:
+        raise HaworInputError(f"video {path}: contains no frames. Pass a video with at least one frame.")
+    return VideoInfo(path, float(rate), int(count), size)
+
+
+class VideoReader:
+    """Stream RGB uint8 (H, W, 3) frames from a video file.
+
+    Iterating decodes frames in order; ``read(indices)`` returns selected frames (one decoding pass).
+    Attributes ``fps``, ``num_frames`` (from the container; the decoded count may differ by a few
+    frames for some encoders) and ``size`` (W, H).
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.info = probe_video(path)
+        self.path = self.info.path
+        self.fps = self.info.fps
+        self.num_frames = self.info.num_frames
+        self.size = self.info.size
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        with _open(self.path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            try:
+                for frame in container.decode(stream):
+                    yield frame.to_ndarray(format="rgb24")
+            except av.error.FFmpegError as exc:
+                raise HaworInputError(f"video {self.path}: decoding failed ({exc}); the file is corrupt "
+                                      "or truncated. Re-encode or re-download it.") from exc
+
+    def read(self, indices: Sequence[int]) -> list[np.ndarray]:
+        """Frames at the given indices (any order, repeats allowed), as RGB uint8 arrays."""
+        wanted = set(int(i) for i in indices)
+        found: dict[int, np.ndarray] = {}
+        last = max(wanted) if wanted else -1
+        for index, frame in enumerate(self):
+            if index in wanted:
+                found[index] = frame
+            if index >= last:
+                break
+        missing = wanted - found.keys()
+        if missing:
+            raise HaworInputError(f"video {self.path}: frames {sorted(missing)[:5]} do not exist "
+                                  f"(the video decodes to {index + 1 if last >= 0 else 0} frames).")
+        return [found[int(i)] for i in indices]
+
+
+class VideoWriter:
+    """Write RGB uint8 frames to a browser-playable H.264 .mp4, atomically.
+
+    Use as a context manager; the file appears under its final name only after a clean close.
+    Odd sizes are padded by one pixel (yuv420p needs even width and height).
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], crf: int = 23,
+                 preset: str = "veryfast"):
+        self.path = Path(path)
+        self.size = (int(size[0]), int(size[1]))
+        self._even = (self.size[0] + self.size[0] % 2, self.size[1] + self.size[1] % 2)
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        self._container = av.open(str(tmp), mode="w", format="mp4",
+                                  options={"movflags": "+faststart"})
+        rate = Fraction(fps).limit_denominator(1001)
+        self._stream = self._container.add_stream("libx264", rate=rate)
+        self._stream.width, self._stream.height = self._even
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": str(crf), "preset": preset}
+        self.frames_written = 0
+
+    def write(self, frame_rgb: np.ndarray) -> None:
+        """Append one (H, W, 3) uint8 RGB frame of the writer's size."""
+        if frame_rgb.shape[:2] != (self.size[1], self.size[0]):
+            raise ValueError(f"frame of shape {frame_rgb.shape} does not match the writer size {self.size}")
+        if self._even != self.size:
+            frame_rgb = np.pad(frame_rgb, ((0, self._even[1] - self.size[1]), (0, self._even[0] - self.size[0]), (0, 0)),
+                               mode="edge")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames_written += 1
+
+    def close(self, ok: bool = True) -> None:
+        """Flush and close; with ok=False the partial file is discarded."""
+        if self._container is None:
+            return
+        try:
+            if ok:
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+        finally:
+            self._container.close()
+            self._container = None
+            if ok:
+                self._atomic.__exit__(None, None, None)
+            else:
+                self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(ok=exc_type is None)

@@ -1,0 +1,428 @@
+"""Weight-free camera trajectory: masked KLT keyframes + pycolmap mapping + PnP (reference §6.2).
+
+1. Frames are tracked at a reduced resolution with hand-masked KLT (`keyframes.KLTTracker`).
+2. The KLT tracks of the keyframes are the features of a COLMAP database (no SIFT: the tracks are
+   already matched, which is what makes the backend real-time); every keyframe pair within
+   `match_overlap` shares its common tracks, verified by pycolmap's two-view geometry, and
+   pycolmap's incremental mapper (fixed shared intrinsics from K) reconstructs them.
+3. The largest model is kept; every frame (keyframes of smaller models included) is resected by PnP
+   on its tracks that have a 3D point, and frames PnP cannot pose are interpolated.
+Degenerate videos never reach COLMAP's failure modes unannounced: no texture or a static camera give
+identity poses, a camera that only rotates gives rotations from homographies, each with a warning.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+from hawor.errors import HaworInputError
+from hawor.slam.keyframes import KLTTracker, TrackerOptions, TrackingResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClassicalOptions:
+    """Settings of the classical backend (pixel values at the tracking resolution)."""
+
+    work_long_side: int = 640  # frames are tracked at this long side (never upsampled)
+    mask_dilation_px: int = 6
+    match_overlap: int = 6  # each keyframe is matched to this many following keyframes
+    min_pair_matches: int = 30
+    min_pnp_inliers: int = 15
+    pnp_reproj_px: float = 2.0
+    static_motion_px: float = 1.0  # below this largest median displacement the camera is static
+    min_model_keyframes: int = 3
+    num_threads: int = -1
+    tracker: TrackerOptions = field(default_factory=TrackerOptions)
+
+
+@dataclass
+class ClassicalResult:
+    """Unscaled reconstruction in the first frame's camera frame (median first-frame depth = 1).
+
+    Attributes:
+        T_world_cam: (N, 4, 4) camera-to-world, unscaled.
+        keyframes: (K,) int64 keyframe indices.
+        points_world: (P, 3) unscaled map points.
+        observations: per frame, (xy (M, 2) float32 pixels at full resolution, point index (M,) int64)
+            of the tracks that have a map point.
+        posed_by: (N,) str "sfm", "pnp", "interpolated", "rotation", "identity".
+        warnings: what went wrong or was assumed.
+    """
+
+    T_world_cam: np.ndarray
+    keyframes: np.ndarray
+    points_world: np.ndarray
+    observations: list[tuple[np.ndarray, np.ndarray]]
+    posed_by: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+
+def work_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """Tracking resolution (w, h) for a frame of (width, height): long side at most `long_side`."""
+    s = min(1.0, long_side / max(width, height))
+    return max(int(round(width * s)), 16), max(int(round(height * s)), 16)
+
+
+def grey_frames(frames: Iterable[np.ndarray], long_side: int) -> Iterator[tuple[np.ndarray, tuple[int, int]]]:
+    """(grey uint8 frame at the tracking resolution, full size (W, H)) for RGB uint8 frames."""
+    size = None
+    for i, frame in enumerate(frames):
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise HaworInputError(f"frame {i}: expected an RGB uint8 H x W x 3 image, got {frame.dtype} "
+                                  f"{frame.shape}; decode the video with hawor.io.video.VideoReader")
+        h0, w0 = frame.shape[:2]
+        if size is None:
+            size = (w0, h0)
+            wk, hk = work_size(w0, h0, long_side)
+        elif size != (w0, h0):
+            raise HaworInputError(f"frame {i} is {w0}x{h0} but frame 0 was {size[0]}x{size[1]}; "
+                                  "all frames of a video must have one size")
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        if (wk, hk) != (w0, h0):
+            gray = cv2.resize(gray, (wk, hk), interpolation=cv2.INTER_AREA)
+        yield gray, size
+
+
+def grey_video_frames(path: str | Path, long_side: int) -> Iterator[tuple[np.ndarray, tuple[int, int]]]:
+    """Like `grey_frames` but decoding a video file straight to small grey frames.
+
+    The tracker needs only luma at a reduced size; letting the decoder's scaler produce it skips the
+    full-resolution RGB conversion, which costs more than the tracking itself at 1080p.
+    """
+    import av
+
+    from hawor.io.video import probe_video
+
+    info = probe_video(path)
+    wk, hk = work_size(info.size[0], info.size[1], long_side)
+    with av.open(str(info.path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for frame in container.decode(stream):
+                yield frame.reformat(width=wk, height=hk, format="gray", interpolation="AREA").to_ndarray(), info.size
+        except av.error.FFmpegError as exc:
+            raise HaworInputError(f"video {path}: decoding failed ({exc}); the file is corrupt or truncated. "
+                                  "Re-encode or re-download it.") from exc
+
+
+def track_frames(grey: Iterable[tuple[np.ndarray, tuple[int, int]]], hand_masks=None,
+                 options: ClassicalOptions | None = None) -> tuple[TrackingResult, tuple[int, int], np.ndarray]:
+    """Run the masked KLT front-end over (grey frame, full size) pairs from `grey_frames`.
+
+    Returns the tracking result, the full image size (W, H) and the tracking-resolution scale
+    (sx, sy) such that xy_work = xy_full * (sx, sy).
+    """
+    opt = options or ClassicalOptions()
+    tracker = KLTTracker(opt.tracker)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * opt.mask_dilation_px + 1,) * 2)
+    size = work = None
+    for i, (gray, size) in enumerate(grey):
+        work = (gray.shape[1], gray.shape[0])
+        mask = None
+        if hand_masks is not None and i < len(hand_masks):
+            mask = hand_masks.resized(i, work)
+            if mask.any():
+                mask = cv2.dilate(mask.view(np.uint8), kernel).astype(bool)
+        tracker.push(gray, mask)
+    if size is None:
+        raise HaworInputError("the video has no frames; check that the file decodes (hawor.io.video.probe_video)")
+    return tracker.result, size, np.array([work[0] / size[0], work[1] / size[1]])
+
+
+def estimate_classical(frames: Iterable[np.ndarray] | str | Path, K: np.ndarray, hand_masks=None,
+                       options: ClassicalOptions | None = None) -> ClassicalResult:
+    """Camera trajectory of a video: `frames` are RGB uint8 (H, W, 3) frames or a video file path;
+    K (3, 3) full-resolution intrinsics.
+
+    hand_masks: optional `hawor.slam.masks.HandMasks` (True on hand pixels), excluded from tracking.
+    """
+    opt = options or ClassicalOptions()
+    K = np.asarray(K, np.float64)
+    grey = grey_video_frames(frames, opt.work_long_side) if isinstance(frames, (str, Path)) \
+        else grey_frames(frames, opt.work_long_side)
+    tracks, size, sxy = track_frames(grey, hand_masks, opt)
+    n = len(tracks.frames)
+    K_work = K.copy()
+    K_work[0] *= sxy[0]
+    K_work[1] *= sxy[1]
+    kfs = tracks.keyframes
+    empty = ClassicalResult(np.tile(np.eye(4), (n, 1, 1)), np.asarray(kfs[:1], np.int64), np.zeros((0, 3)),
+                            [_no_obs() for _ in range(n)], np.full(n, "identity", dtype=object))
+    if not kfs:
+        empty.warnings.append("no trackable texture in any frame (black, constant or hand-covered frames): "
+                              "identity camera poses, world frame = camera frame")
+        return empty
+    if max(tracks.motion_px) < opt.static_motion_px:
+        empty.warnings.append(f"static camera (largest median image motion {max(tracks.motion_px):.2f} px): "
+                              "identity camera poses")
+        return empty
+    result = None
+    if len(kfs) >= opt.min_model_keyframes:
+        result = _map_and_resect(tracks, K_work, sxy, opt, size)
+    if result is None:
+        result = _rotation_only(tracks, K_work)
+    missing_texture = n - int(np.sum(tracks.texture_ok))
+    if missing_texture:
+        result.warnings.append(f"{missing_texture} of {n} frames had no trackable texture; "
+                               "their poses are interpolated")
+    return result
+
+
+def _no_obs() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros((0, 2), np.float32), np.zeros(0, np.int64)
+
+
+# --------------------------------------------------------------------------------------------------
+# mapping
+
+def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray, opt: ClassicalOptions,
+                    size: tuple[int, int]) -> ClassicalResult | None:
+    kfs = tracks.keyframes
+    with tempfile.TemporaryDirectory(prefix="hawor_sfm_") as tmp:
+        recs = _run_colmap(tracks, K_work, sxy, opt, Path(tmp))
+    if not recs:
+        return None
+    rec = max(recs.values(), key=lambda r: r.num_reg_images())
+    if rec.num_reg_images() < opt.min_model_keyframes:
+        return None
+    track_to_point, points = _track_points(rec, tracks)
+    warn = []
+    if len(recs) > 1:
+        warn.append(f"the reconstruction split into {len(recs)} models; kept the largest "
+                    f"({rec.num_reg_images()} of {len(kfs)} keyframes) and re-registered the other frames by PnP")
+    n = len(tracks.frames)
+    T_cam_world = np.full((n, 4, 4), np.nan)
+    posed_by = np.full(n, "interpolated", dtype=object)
+    for image in rec.images.values():
+        if image.has_pose:
+            f = kfs[image.image_id - 1]
+            T_cam_world[f] = _rigid_to_matrix(image.cam_from_world())
+            posed_by[f] = "sfm"
+    observations = []
+    for f, ft in enumerate(tracks.frames):
+        pidx = track_to_point.get_many(ft.ids)
+        ok = pidx >= 0
+        observations.append(((ft.xy[ok] / sxy).astype(np.float32), pidx[ok]))
+        if posed_by[f] == "sfm":
+            continue
+        T = _pnp(points[pidx[ok]], ft.xy[ok], K_work, _nearest_pose(T_cam_world, f), opt)
+        if T is not None:
+            T_cam_world[f] = T
+            posed_by[f] = "pnp"
+    T_world_cam = _fill_and_invert(T_cam_world)
+    unresolved = int(np.sum(posed_by == "interpolated"))
+    if unresolved:
+        warn.append(f"{unresolved} of {n} frames could not be registered and were interpolated")
+    return _normalise(T_world_cam, points, observations, posed_by, np.asarray(kfs, np.int64), warn)
+
+
+def _run_colmap(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray, opt: ClassicalOptions,
+                tmp: Path) -> dict:
+    import pycolmap
+
+    kfs = tracks.keyframes
+    w = int(round(K_work[0, 2] * 2))
+    h = int(round(K_work[1, 2] * 2))
+    camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=max(w, 1), height=max(h, 1),
+                             params=[float(K_work[0, 0]), float(K_work[0, 2]), float(K_work[1, 2])])
+    db_path = tmp / "database.db"
+    db = pycolmap.Database.open(db_path)
+    camera.camera_id = db.write_camera(camera)
+    rig = pycolmap.Rig()
+    rig.add_ref_sensor(camera.sensor_id)
+    rig_id = db.write_rig(rig)
+    for k, f in enumerate(kfs):
+        image = pycolmap.Image(name=f"{f:06d}", camera_id=camera.camera_id, image_id=k + 1)
+        image_id = db.write_image(image, use_image_id=True)
+        frame = pycolmap.Frame()
+        frame.rig_id = rig_id
+        frame.add_data_id(db.read_image(image_id).data_id)
+        db.write_frame(frame)
+        db.write_keypoints(image_id, tracks.frames[f].xy.astype(np.float32))
+    tvg_options = pycolmap.TwoViewGeometryOptions()
+    tvg_options.ransac.max_error = 2.0
+    pairs = 0
+    for a in range(len(kfs)):
+        fa = tracks.frames[kfs[a]]
+        for b in range(a + 1, min(a + 1 + opt.match_overlap, len(kfs))):
+            fb = tracks.frames[kfs[b]]
+            _, ia, ib = np.intersect1d(fa.ids, fb.ids, return_indices=True)
+            if len(ia) < opt.min_pair_matches:
+                continue
+            matches = np.stack([ia, ib], 1).astype(np.uint32)
+            db.write_matches(a + 1, b + 1, matches)
+            geom = pycolmap.estimate_calibrated_two_view_geometry(
+                camera, fa.xy.astype(np.float64), camera, fb.xy.astype(np.float64), matches, tvg_options)
+            db.write_two_view_geometry(a + 1, b + 1, geom)
+            pairs += 1
+    db.close()
+    if pairs == 0:
+        return {}
+    options = pycolmap.IncrementalPipelineOptions()
+    options.ba_refine_focal_length = False
+    options.ba_refine_extra_params = False
+    options.ba_refine_principal_point = False
+    options.extract_colors = False
+    options.min_model_size = opt.min_model_keyframes
+    options.num_threads = opt.num_threads
+    options.random_seed = 0
+    options.mapper.init_min_tri_angle = 4.0
+    options.mapper.init_min_num_inliers = 50
+    options.mapper.abs_pose_refine_focal_length = False
+    options.mapper.abs_pose_refine_extra_params = False
+    options.mapper.num_threads = opt.num_threads
+    options.mapper.random_seed = 0
+    out = tmp / "sparse"
+    out.mkdir()
+    # COLMAP prints through glog; keep its chatter out of the user's terminal
+    pycolmap.logging.minloglevel = 2
+    return pycolmap.incremental_mapping(db_path, tmp, out, options)
+
+
+class _IdMap:
+    """Sorted track id -> map point index lookup."""
+
+    def __init__(self, ids: np.ndarray, values: np.ndarray):
+        order = np.argsort(ids)
+        self.ids, self.values = ids[order], values[order]
+
+    def get_many(self, query: np.ndarray) -> np.ndarray:
+        if len(self.ids) == 0:
+            return np.full(len(query), -1, np.int64)
+        pos = np.clip(np.searchsorted(self.ids, query), 0, len(self.ids) - 1)
+        return np.where(self.ids[pos] == query, self.values[pos], -1)
+
+
+def _track_points(rec, tracks: TrackingResult) -> tuple[_IdMap, np.ndarray]:
+    """Map every KLT track observed by a registered keyframe to its COLMAP 3D point."""
+    kfs = tracks.keyframes
+    point_ids = sorted(rec.points3D.keys())
+    row = {pid: i for i, pid in enumerate(point_ids)}
+    points = np.array([rec.points3D[p].xyz for p in point_ids]).reshape(-1, 3)
+    tid, pidx = [], []
+    for image in rec.images.values():
+        if not image.has_pose:
+            continue
+        ft = tracks.frames[kfs[image.image_id - 1]]
+        for k, p2d in enumerate(image.points2D):
+            if p2d.has_point3D():
+                tid.append(ft.ids[k])
+                pidx.append(row[p2d.point3D_id])
+    tid, pidx = np.asarray(tid, np.int64), np.asarray(pidx, np.int64)
+    tid, first = np.unique(tid, return_index=True)  # a track maps to one point
+    return _IdMap(tid, pidx[first]), points
+
+
+def _rigid_to_matrix(rigid) -> np.ndarray:
+    T = np.eye(4)
+    T[:3] = rigid.matrix()
+    return T
+
+
+def _nearest_pose(T_cam_world: np.ndarray, f: int) -> np.ndarray | None:
+    posed = np.flatnonzero(~np.isnan(T_cam_world[:, 0, 0]))
+    if len(posed) == 0:
+        return None
+    return T_cam_world[posed[np.argmin(np.abs(posed - f))]]
+
+
+def _pnp(obj: np.ndarray, img: np.ndarray, K: np.ndarray, guess: np.ndarray | None,
+         opt: ClassicalOptions) -> np.ndarray | None:
+    """T_cam_world (4, 4) from 2D-3D correspondences, or None when too few inliers support it."""
+    if len(obj) < max(opt.min_pnp_inliers, 6):
+        return None
+    obj = np.ascontiguousarray(obj, np.float64)
+    img = np.ascontiguousarray(img, np.float64)
+    ok, rvec, tvec, inl = cv2.solvePnPRansac(obj, img, K, None, reprojectionError=opt.pnp_reproj_px,
+                                             iterationsCount=100, confidence=0.999, flags=cv2.SOLVEPNP_SQPNP)
+    if not ok or inl is None or len(inl) < opt.min_pnp_inliers:
+        return None
+    inl = inl.ravel()
+    rvec, tvec = cv2.solvePnPRefineLM(obj[inl], img[inl], K, None, rvec, tvec)
+    T = np.eye(4)
+    T[:3, :3] = cv2.Rodrigues(rvec)[0]
+    T[:3, 3] = tvec.ravel()
+    return T
+
+
+def _fill_and_invert(T_cam_world: np.ndarray) -> np.ndarray:
+    """Camera-to-world poses; unposed frames interpolated (slerp + lerp of the camera centre) or held."""
+    n = len(T_cam_world)
+    posed = np.flatnonzero(~np.isnan(T_cam_world[:, 0, 0]))
+    T_wc = np.tile(np.eye(4), (n, 1, 1))
+    if len(posed) == 0:
+        return T_wc
+    R_wc = np.transpose(T_cam_world[posed, :3, :3], (0, 2, 1))
+    c = -np.einsum("nij,nj->ni", R_wc, T_cam_world[posed, :3, 3])
+    frames = np.arange(n)
+    clamped = np.clip(frames, posed[0], posed[-1])
+    if len(posed) == 1:
+        T_wc[:, :3, :3] = R_wc[0]
+        T_wc[:, :3, 3] = c[0]
+        return T_wc
+    T_wc[:, :3, :3] = Slerp(posed, Rotation.from_matrix(R_wc))(clamped).as_matrix()
+    for d in range(3):
+        T_wc[:, d, 3] = np.interp(clamped, posed, c[:, d])
+    return T_wc
+
+
+def _normalise(T_world_cam: np.ndarray, points: np.ndarray, observations, posed_by, keyframes,
+               warn: list[str]) -> ClassicalResult:
+    """Re-express everything in frame 0's camera frame with the median first-view depth equal to 1."""
+    T0_inv = np.linalg.inv(T_world_cam[0])
+    T = T0_inv @ T_world_cam
+    pts = points @ T0_inv[:3, :3].T + T0_inv[:3, 3]
+    first = next((i for i, (_, p) in enumerate(observations) if len(p) >= 8), None)
+    unit = 1.0
+    if first is not None:
+        T_cw = np.linalg.inv(T[first])
+        depth = pts[observations[first][1]] @ T_cw[2, :3] + T_cw[2, 3]
+        depth = depth[depth > 0]
+        if len(depth):
+            unit = float(np.median(depth))
+    T[:, :3, 3] /= unit
+    return ClassicalResult(T, keyframes, pts / unit, observations, posed_by, warn)
+
+
+# --------------------------------------------------------------------------------------------------
+# fallback without a baseline
+
+def _rotation_only(tracks: TrackingResult, K_work: np.ndarray) -> ClassicalResult:
+    """Rotations chained from frame-to-frame homographies (H = K R K^-1); camera centre held at 0."""
+    n = len(tracks.frames)
+    K_inv = np.linalg.inv(K_work)
+    T = np.tile(np.eye(4), (n, 1, 1))
+    posed_by = np.full(n, "rotation", dtype=object)
+    posed_by[0] = "identity"
+    failed = 0
+    for f in range(1, n):
+        a, b = tracks.frames[f - 1], tracks.frames[f]
+        _, ia, ib = np.intersect1d(a.ids, b.ids, return_indices=True)
+        R_rel = np.eye(3)  # camera f-1 from camera f
+        if len(ia) >= 8:
+            H, inl = cv2.findHomography(b.xy[ib], a.xy[ia], cv2.USAC_MAGSAC, 1.5)
+            if H is not None:
+                U, _, Vt = np.linalg.svd(K_inv @ H @ K_work)
+                R_rel = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
+            else:
+                failed += 1
+        else:
+            failed += 1
+        T[f, :3, :3] = T[f - 1, :3, :3] @ R_rel
+    warn = ["too little camera translation to triangulate the scene: camera rotation from homographies, "
+            "camera position held fixed (translation and scale unobservable)"]
+    if failed:
+        warn.append(f"{failed} frame-to-frame rotations could not be estimated and were set to identity")
+    return ClassicalResult(T, np.asarray(tracks.keyframes, np.int64), np.zeros((0, 3)),
+                           [_no_obs() for _ in range(n)], posed_by, warn)

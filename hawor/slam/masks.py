@@ -1,0 +1,187 @@
+"""Per-frame hand silhouettes for the camera stage (reference §3 and §6.2).
+
+The masks come from the camera-space hand meshes rendered with the image intrinsics (camera at
+identity), left and right OR-ed, True on hand pixels. They are stored as bit-packed crops around the
+hands (a 1080p video of 1000 frames takes a few MB, not 2 GB of booleans) and expanded on demand.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import cv2
+import numpy as np
+
+from hawor.errors import HaworInputError
+
+NEAR_PLANE_M = 0.01  # triangles with a vertex closer than this are not drawn (behind or at the lens)
+
+
+def rasterize_meshes(vertices_cam: Iterable[np.ndarray], faces: Iterable[np.ndarray], K: np.ndarray,
+                     image_size: tuple[int, int]) -> np.ndarray:
+    """Silhouette (H, W) bool of meshes given in the camera frame.
+
+    vertices_cam: per mesh (V, 3) metres, OpenCV camera frame (NaN rows or None meshes are skipped);
+    faces: per mesh (F, 3) int vertex indices; K: (3, 3); image_size: (W, H).
+    """
+    w, h = image_size
+    # fillPoly XORs overlapping polygons, so each triangle is filled on its own; 4 subpixel bits keep
+    # edges within 1/16 px
+    mask = np.zeros((h, w), np.uint8)
+    for verts, tri in zip(vertices_cam, faces):
+        if verts is None:
+            continue
+        verts = np.asarray(verts, np.float64)
+        if not np.isfinite(verts).all():
+            continue
+        tri = np.asarray(tri)
+        z = verts[:, 2]
+        keep = (z[tri] > NEAR_PLANE_M).all(1)
+        if not keep.any():
+            continue
+        uv = verts[:, :2] / np.maximum(z, NEAR_PLANE_M)[:, None] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+        pts = np.round(uv[tri[keep]] * 16).astype(np.int32)
+        lo, hi = pts.min(1), pts.max(1)
+        visible = (hi[:, 0] >= 0) & (hi[:, 1] >= 0) & (lo[:, 0] < w * 16) & (lo[:, 1] < h * 16)
+        for p in np.clip(pts[visible], -(1 << 20), 1 << 20):
+            cv2.fillConvexPoly(mask, p, 1, lineType=cv2.LINE_8, shift=4)
+    return mask.astype(bool)
+
+
+class HandMasks:
+    """Hand masks of a video, (H, W) bool per frame, True on hand pixels.
+
+    Build with `from_dense`, `from_vertices`, `from_hands` or `from_boxes`; read with `mask(i)`
+    (full resolution) or `resized(i, (w, h))` (any partial coverage counts as hand, as in HaWoR's
+    boolean masks).
+    """
+
+    def __init__(self, image_size: tuple[int, int]):
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self._crops: list[tuple[int, int, int, int, np.ndarray] | None] = []
+
+    def __len__(self) -> int:
+        return len(self._crops)
+
+    def append(self, mask: np.ndarray) -> None:
+        """Add one frame's (H, W) bool mask."""
+        mask = np.asarray(mask, bool)
+        w, h = self.image_size
+        if mask.shape != (h, w):
+            raise HaworInputError(f"hand mask {len(self)} has shape {mask.shape}, expected ({h}, {w}) "
+                                  "(the video's height and width)")
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        if len(rows) == 0:
+            self._crops.append(None)
+            return
+        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        self._crops.append((int(x0), int(y0), int(x1 - x0), int(y1 - y0), np.packbits(mask[y0:y1, x0:x1])))
+
+    def mask(self, i: int) -> np.ndarray:
+        """(H, W) bool mask of frame i."""
+        w, h = self.image_size
+        out = np.zeros((h, w), bool)
+        crop = self._crops[i]
+        if crop is not None:
+            x0, y0, cw, ch, bits = crop
+            out[y0:y0 + ch, x0:x0 + cw] = np.unpackbits(bits, count=cw * ch).reshape(ch, cw).astype(bool)
+        return out
+
+    def resized(self, i: int, size: tuple[int, int]) -> np.ndarray:
+        """(h, w) bool mask of frame i at size (w, h); a target pixel is True if any hand covers it."""
+        if self._crops[i] is None:
+            return np.zeros((size[1], size[0]), bool)
+        full = self.mask(i)
+        if tuple(size) == self.image_size:
+            return full
+        # area averaging in float keeps any partial coverage above zero
+        return cv2.resize(full.astype(np.float32), tuple(size), interpolation=cv2.INTER_AREA) > 1e-6
+
+    def coverage(self, i: int) -> float:
+        """Fraction of frame i covered by hands."""
+        crop = self._crops[i]
+        if crop is None:
+            return 0.0
+        x0, y0, cw, ch, bits = crop
+        return float(np.unpackbits(bits, count=cw * ch).sum()) / (self.image_size[0] * self.image_size[1])
+
+    @classmethod
+    def from_dense(cls, masks: Iterable[np.ndarray], image_size: tuple[int, int] | None = None) -> "HandMasks":
+        """From (H, W) bool masks (an (N, H, W) array or any iterable of frames)."""
+        out = None
+        for m in masks:
+            m = np.asarray(m, bool)
+            if out is None:
+                out = cls(image_size or (m.shape[1], m.shape[0]))
+            out.append(m)
+        return out if out is not None else cls(image_size or (1, 1))
+
+    @classmethod
+    def from_vertices(cls, vertices_cam: Iterable, faces: list[np.ndarray], K: np.ndarray,
+                      image_size: tuple[int, int]) -> "HandMasks":
+        """From per-frame meshes: `vertices_cam` yields, per frame, a list of (V, 3) arrays (or None)
+        matching `faces` (one (F, 3) array per mesh)."""
+        out = cls(image_size)
+        K = np.asarray(K, np.float64)
+        for verts in vertices_cam:
+            out.append(rasterize_meshes(verts, faces, K, image_size))
+        return out
+
+    @classmethod
+    def from_hands(cls, hands: Mapping[str, np.ndarray], K: np.ndarray, image_size: tuple[int, int],
+                   backend: str = "auto") -> "HandMasks":
+        """From camera-space MANO parameters in the hands_camera.npz layout.
+
+        hands: `{h}_global_orient` (N, 3), `{h}_hand_pose` (N, 45), `{h}_betas` (N, 10), `{h}_transl`
+        (N, 3) for h in left, right (either may be absent); NaN rows mean "no hand in this frame".
+        """
+        verts = hand_vertices(hands, backend)
+        if not verts:
+            raise HaworInputError("hand parameters: no '{left,right}_global_orient' keys found; pass the "
+                                  "contents of hands_camera.npz")
+        sides = list(verts)
+        faces = [verts[s][1] for s in sides]
+        n = len(verts[sides[0]][0])
+        per_frame = ([verts[s][0][i] for s in sides] for i in range(n))
+        return cls.from_vertices(per_frame, faces, K, image_size)
+
+    @classmethod
+    def from_boxes(cls, boxes: np.ndarray, image_size: tuple[int, int], enlarge: float = 1.2) -> "HandMasks":
+        """From hand boxes (N, B, 4) x1, y1, x2, y2 pixels (NaN = no box), each enlarged by `enlarge`."""
+        w, h = image_size
+        out = cls(image_size)
+        for frame_boxes in np.asarray(boxes, np.float64).reshape(len(boxes), -1, 4):
+            m = np.zeros((h, w), bool)
+            for x1, y1, x2, y2 in frame_boxes[np.isfinite(frame_boxes).all(1)]:
+                cx, cy, hw, hh = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * enlarge / 2, (y2 - y1) * enlarge / 2
+                m[max(int(cy - hh), 0):max(int(np.ceil(cy + hh)), 0), max(int(cx - hw), 0):max(int(np.ceil(cx + hw)), 0)] = True
+            out.append(m)
+        return out
+
+
+def hand_vertices(hands: Mapping[str, np.ndarray], backend: str = "auto") -> dict[str, tuple[list, np.ndarray]]:
+    """Per side present in `hands`: (per-frame (778, 3) vertices or None, faces (F, 3))."""
+    import torch
+
+    from hawor.hands import HandModel
+
+    out = {}
+    for side in ("left", "right"):
+        if f"{side}_global_orient" not in hands:
+            continue
+        go = np.asarray(hands[f"{side}_global_orient"], np.float64)
+        pose = np.asarray(hands[f"{side}_hand_pose"], np.float64)
+        betas = np.asarray(hands[f"{side}_betas"], np.float64)
+        transl = np.asarray(hands[f"{side}_transl"], np.float64)
+        ok = np.isfinite(go).all(1) & np.isfinite(pose).all(1) & np.isfinite(betas).all(1) & np.isfinite(transl).all(1)
+        model = HandModel(side, backend=backend)
+        per_frame: list = [None] * len(go)
+        idx = np.flatnonzero(ok)
+        if len(idx):
+            with torch.no_grad():
+                v = model(*(torch.as_tensor(a[idx]) for a in (go, pose, betas)),
+                          transl=torch.as_tensor(transl[idx])).vertices.double().numpy()
+            for k, i in enumerate(idx):
+                per_frame[i] = v[k]
+        out[side] = (per_frame, model.faces)
+    return out
+

@@ -1,0 +1,197 @@
+"""Metric scale without Metric3D, anchored on the metric camera-space hands (reference §6.3).
+
+The camera-space hands are metric (MANO size and the focal length fix their depth). Scene points seen
+just around a hand's silhouette lie on what the hand touches or hovers over, at nearly the hand's depth,
+so per frame the ratio (depth of the nearest hand joint) / (unscaled point depth) estimates the scale.
+The per-frame values are combined with a median, refined with HaWoR's Geman-McClure objective, and
+checked against world-motion consistency (hands should not move with the camera's translation).
+Fallbacks, in order: world-motion consistency, the arm's-reach scene-depth prior (0.55 m).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import cv2
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+ARM_REACH_DEPTH_M = 0.55  # HaWoR's 0.4-0.7 m "scene at arm's reach" window, centred
+SCALE_BOUNDS = (1e-4, 1e4)
+
+
+@dataclass
+class ScaleEstimate:
+    """Metric scale (metric = scale x unscaled) and how it was obtained."""
+
+    scale: float
+    method: str  # "hand_anchored", "world_motion", "depth_prior" or "none"
+    num_frames: int = 0
+    num_points: int = 0
+    motion_scale: float = float("nan")  # the world-motion estimate, for the run summary
+    warnings: list[str] = field(default_factory=list)
+
+
+def hand_joints_camera(hands: Mapping[str, np.ndarray], backend: str = "auto") -> np.ndarray:
+    """(N, 2, 21, 3) camera-frame joints (left, right), metres, NaN where a hand is absent.
+
+    Uses `{h}_joints` when present (hands_camera.npz), else runs the hand model on the parameters.
+    """
+    sides = ("left", "right")
+    n = next(len(hands[k]) for k in hands if k.endswith(("_joints", "_global_orient")))
+    out = np.full((n, 2, 21, 3), np.nan)
+    for k, side in enumerate(sides):
+        if f"{side}_joints" in hands:
+            out[:, k] = np.asarray(hands[f"{side}_joints"], np.float64)
+        elif f"{side}_global_orient" in hands:
+            import torch
+
+            from hawor.hands import HandModel
+
+            p = [np.asarray(hands[f"{side}_{name}"], np.float64) for name in ("global_orient", "hand_pose", "betas", "transl")]
+            ok = np.all([np.isfinite(a).all(1) for a in p], axis=0)
+            if ok.any():
+                with torch.no_grad():
+                    j = HandModel(side, backend=backend)(*(torch.as_tensor(a[ok]) for a in p[:3]),
+                                                         transl=torch.as_tensor(p[3][ok])).joints
+                out[ok, k] = j.double().numpy()
+    return out
+
+
+def hand_anchored_ratios(T_world_cam: np.ndarray, points_world: np.ndarray, observations, joints_cam: np.ndarray,
+                         hand_masks, K: np.ndarray, ring_fraction: float = 0.35,
+                         frames: np.ndarray | None = None) -> list[np.ndarray]:
+    """Per frame, the ratios hand-joint depth / unscaled point depth of map points in the ring around
+    the hands (dilated silhouette minus silhouette); points below the hand are counted twice.
+
+    T_world_cam: (N, 4, 4) unscaled; points_world: (P, 3) unscaled; observations: per frame (xy (M, 2)
+    pixels, point index (M,)); joints_cam: (N, 2, 21, 3) metres, NaN where absent; hand_masks: HandMasks.
+    ring_fraction: ring width as a fraction of the hand's image size.
+    """
+    frames = np.arange(len(T_world_cam)) if frames is None else frames
+    out = []
+    for f in frames:
+        xy, pidx = observations[f]
+        joints = joints_cam[f].reshape(-1, 3)
+        joints = joints[np.isfinite(joints).all(1) & (joints[:, 2] > 0.05)]
+        if len(xy) == 0 or len(joints) == 0 or hand_masks is None or f >= len(hand_masks):
+            continue
+        mask = hand_masks.mask(f)
+        if not mask.any():
+            continue
+        uv = joints[:, :2] / joints[:, 2:] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+        extent = float(np.max(np.ptp(uv, axis=0))) if len(uv) > 1 else 50.0
+        r = int(max(4, ring_fraction * extent))
+        ring = cv2.dilate(mask.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
+        ring &= ~mask
+        xi = np.clip(np.round(xy[:, 0]).astype(int), 0, mask.shape[1] - 1)
+        yi = np.clip(np.round(xy[:, 1]).astype(int), 0, mask.shape[0] - 1)
+        sel = ring[yi, xi]
+        if not sel.any():
+            continue
+        T_cw = np.linalg.inv(T_world_cam[f])
+        depth = points_world[pidx[sel]] @ T_cw[2, :3] + T_cw[2, 3]
+        d2 = ((xy[sel, None, :] - uv[None]) ** 2).sum(-1)
+        nearest = np.argmin(d2, axis=1)
+        hand_depth = joints[nearest, 2]
+        ok = depth > 1e-6
+        ratios = hand_depth[ok] / depth[ok]
+        below = xy[sel][ok, 1] > uv[nearest[ok], 1]
+        out.append(np.concatenate([ratios, ratios[below]]))
+    return out
+
+
+def geman_mcclure_scale(ratios: np.ndarray, s0: float, sigma: float = 0.5) -> float:
+    """Refine s0 by minimising mean rho(log(s / ratio)) with Geman-McClure rho (scale-free residual)."""
+    r = np.log(ratios)
+
+    def cost(log_s: float) -> float:
+        e = log_s - r
+        return float(np.mean(sigma ** 2 * e ** 2 / (sigma ** 2 + e ** 2)))
+
+    res = minimize_scalar(cost, bounds=(np.log(s0) - 1.0, np.log(s0) + 1.0), method="bounded")
+    return float(np.exp(res.x))
+
+
+def world_motion_scale(T_world_cam: np.ndarray, joints_cam: np.ndarray, step: int = 6) -> tuple[float, float]:
+    """Scale s >= 0 that makes world wrists move least (Huber IRLS); returns (s, conditioning).
+
+    World wrist p_w(t) = R(t) p_c(t) + s c(t) with c the unscaled camera centre. Conditioning is the
+    camera's k-frame translation relative to the hands' k-frame motion; below ~1 the estimate is weak.
+    """
+    R, c = T_world_cam[:, :3, :3], T_world_cam[:, :3, 3]
+    a_list, b_list = [], []
+    for k in range(2):
+        wrist = joints_cam[:, k, 0]
+        rp = np.einsum("nij,nj->ni", R, wrist)
+        t0 = np.arange(len(c) - step)
+        ok = np.isfinite(rp[t0]).all(1) & np.isfinite(rp[t0 + step]).all(1)
+        a_list.append(rp[t0 + step][ok] - rp[t0][ok])
+        b_list.append(c[t0 + step][ok] - c[t0][ok])
+    a, b = np.concatenate(a_list), np.concatenate(b_list)
+    if len(a) < 5 or np.sum(b ** 2) < 1e-12:
+        return float("nan"), 0.0
+    w = np.ones(len(a))
+    s = 0.0
+    for _ in range(10):
+        s = max(0.0, -np.sum(w * np.sum(a * b, 1)) / np.sum(w * np.sum(b * b, 1)))
+        res = np.linalg.norm(a + s * b, axis=1)
+        delta = max(np.median(res), 1e-6)
+        w = np.where(res <= delta, 1.0, delta / res)
+    conditioning = float(np.median(np.linalg.norm(s * b, axis=1)) / max(np.median(np.linalg.norm(a, axis=1)), 1e-9))
+    return float(s), conditioning
+
+
+def depth_prior_scale(T_world_cam: np.ndarray, points_world: np.ndarray, observations, image_size) -> float:
+    """Scale that puts the median depth of lower-central scene points at arm's reach (0.55 m)."""
+    w, h = image_size
+    depths = []
+    for f, (xy, pidx) in enumerate(observations):
+        sel = (xy[:, 1] > h / 2) & (np.abs(xy[:, 0] - w / 2) < w / 4)
+        if not sel.any():
+            continue
+        T_cw = np.linalg.inv(T_world_cam[f])
+        d = points_world[pidx[sel]] @ T_cw[2, :3] + T_cw[2, 3]
+        depths.append(d[d > 0])
+    depths = np.concatenate(depths) if depths else np.zeros(0)
+    return float(ARM_REACH_DEPTH_M / np.median(depths)) if len(depths) else float("nan")
+
+
+def estimate_hand_scale(T_world_cam: np.ndarray, points_world: np.ndarray, observations, K: np.ndarray,
+                        image_size: tuple[int, int], joints_cam: np.ndarray | None = None, hand_masks=None,
+                        min_points: int = 20) -> ScaleEstimate:
+    """Metric scale of an unscaled trajectory (see the module docstring for the order of methods).
+
+    T_world_cam: (N, 4, 4) unscaled camera-to-world; points_world: (P, 3) unscaled map points;
+    observations: per frame (xy (M, 2) full-resolution pixels, point index (M,)); K: (3, 3);
+    joints_cam: (N, 2, 21, 3) metric camera-frame hand joints (NaN where absent); hand_masks: HandMasks.
+    """
+    warn: list[str] = []
+    motion, cond = (float("nan"), 0.0)
+    if joints_cam is not None:
+        motion, cond = world_motion_scale(T_world_cam, joints_cam)
+        per_frame = hand_anchored_ratios(T_world_cam, points_world, observations, joints_cam, hand_masks, K)
+        per_frame = [r for r in per_frame if len(r)]
+        count = int(sum(len(r) for r in per_frame))
+        if count >= min_points:
+            medians = np.array([np.median(r) for r in per_frame])
+            s0 = float(np.median(medians))
+            s = geman_mcclure_scale(np.concatenate(per_frame), s0)
+            if np.isfinite(motion) and cond > 1.0 and not 0.5 < s / max(motion, 1e-12) < 2.0:
+                warn.append(f"hand-anchored scale {s:.4g} and world-motion scale {motion:.4g} disagree by more "
+                            "than 2x; the hand-anchored value is used")
+            return ScaleEstimate(_bounded(s), "hand_anchored", len(per_frame), count, motion, warn)
+        warn.append(f"only {count} scene points around the hands; hand-anchored scale unavailable")
+        if np.isfinite(motion) and motion > 0 and cond > 1.0:
+            return ScaleEstimate(_bounded(motion), "world_motion", motion_scale=motion, warnings=warn)
+    s = depth_prior_scale(T_world_cam, points_world, observations, image_size)
+    if np.isfinite(s) and s > 0:
+        warn.append("metric scale from the arm's-reach depth prior (median lower-central scene depth = "
+                    f"{ARM_REACH_DEPTH_M} m); expect errors of tens of percent")
+        return ScaleEstimate(_bounded(s), "depth_prior", motion_scale=motion, warnings=warn)
+    warn.append("no metric cue (no hands near scene points, no map points): scale 1 (arbitrary units)")
+    return ScaleEstimate(1.0, "none", motion_scale=motion, warnings=warn)
+
+
+def _bounded(s: float) -> float:
+    return float(np.clip(s, *SCALE_BOUNDS))

@@ -1,0 +1,107 @@
+"""Scene objects for the world view: checkerboard backdrop, camera frustum, trajectory tube, viewpoint.
+
+All geometry is in the world frame with OpenCV axes (the first camera's frame: x right, y down,
+z forward), metres. Colours follow the official viewer (reference §4).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hawor.render import Mesh
+
+LEFT_COLOR = (0.804, 0.600, 0.820)  # "director-purple"
+RIGHT_COLOR = (0.207, 0.596, 0.792)  # "director-blue"
+HAND_COLORS = {"left": LEFT_COLOR, "right": RIGHT_COLOR}
+CHECKER_COLORS = (172 / 255, 215 / 255)
+TILE = 0.5  # metres
+TRAJECTORY_COLOR = (0.25, 0.25, 0.25)
+FRUSTUM_COLOR = (0.85, 0.25, 0.2)
+
+
+def checkerboard(center: np.ndarray, axis_u: np.ndarray, axis_v: np.ndarray, half_size: float,
+                 tile: float = TILE) -> Mesh:
+    """A square checkerboard centred at ``center`` spanning unit axes u, v (3,), tiles of ``tile`` m.
+
+    Faces are wound so the board's front faces -(u x v).
+    """
+    n = max(1, int(np.ceil(2 * half_size / tile)))
+    start = -0.5 * n * tile
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    i, j = i.ravel(), j.ravel()
+    corners = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], float)
+    uv = start + tile * (np.stack([i, j], -1)[:, None, :] + corners[None])  # (T, 4, 2)
+    vertices = center + uv[..., :1] * axis_u + uv[..., 1:] * axis_v
+    base = 4 * np.arange(len(i))[:, None]
+    faces = np.concatenate([base + [0, 2, 1], base + [0, 3, 2]])
+    shade = np.where((i + j) % 2 == 0, CHECKER_COLORS[0], CHECKER_COLORS[1])
+    colors = np.repeat(np.repeat(shade[:, None], 3, 1), 4, axis=0)
+    return Mesh(vertices.reshape(-1, 3), faces, color=colors, smooth=False, roughness=1.0)
+
+
+def frustum(T_world_cam: np.ndarray, K: np.ndarray, image_size: tuple[int, int], depth: float = 0.1,
+            color=FRUSTUM_COLOR) -> Mesh:
+    """A closed pyramid: apex at the camera centre, base = the image rectangle at ``depth`` metres."""
+    w, h = image_size
+    pix = np.array([[0, 0], [w, 0], [w, h], [0, h]], float)
+    base = np.concatenate([(pix - K[:2, 2]) / np.diag(K)[:2] * depth, np.full((4, 1), depth)], axis=1)
+    points = np.concatenate([np.zeros((1, 3)), base]) @ T_world_cam[:3, :3].T + T_world_cam[:3, 3]
+    faces = np.array([[0, 1, 2], [0, 2, 3], [0, 3, 4], [0, 4, 1], [1, 3, 2], [1, 4, 3]])
+    double_sided = np.concatenate([faces, faces[:, ::-1]])
+    return Mesh(points, double_sided, color=color, smooth=False)
+
+
+def tube(points: np.ndarray, radius: float = 0.004, color=TRAJECTORY_COLOR, max_points: int = 400) -> Mesh | None:
+    """A thin square tube along a polyline (P, 3) (subsampled to ``max_points``); None if too short."""
+    points = np.asarray(points, float)
+    points = points[np.isfinite(points).all(1)]
+    if len(points) > max_points:
+        points = points[np.linspace(0, len(points) - 1, max_points).round().astype(int)]
+    keep = np.concatenate([[True], np.linalg.norm(np.diff(points, axis=0), axis=1) > 1e-6])
+    points = points[keep]
+    if len(points) < 2:
+        return None
+    tangent = np.gradient(points, axis=0)
+    tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-12)
+    helper = np.where(np.abs(tangent[:, 1:2]) < 0.9, [[0, 1, 0]], [[1, 0, 0]])
+    n1 = np.cross(tangent, helper)
+    n1 /= np.linalg.norm(n1, axis=1, keepdims=True)
+    n2 = np.cross(tangent, n1)
+    ring = np.stack([n1, n2, -n1, -n2], axis=1) * radius  # (P, 4, 3)
+    vertices = (points[:, None] + ring).reshape(-1, 3)
+    faces = []
+    for k in range(4):
+        a, b = k, (k + 1) % 4
+        seg = 4 * np.arange(len(points) - 1)[:, None]
+        faces += [seg + [a, b, b + 4], seg + [a, b + 4, a + 4]]
+    faces = np.concatenate(faces)
+    return Mesh(vertices, np.concatenate([faces, faces[:, ::-1]]), color=color, smooth=False)
+
+
+def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """Camera-to-world (4, 4), OpenCV axes, at ``eye`` looking at ``target`` with image-up ~ ``up``."""
+    z = target - eye
+    z = z / np.linalg.norm(z)
+    y = -(up - np.dot(up, z) * z)
+    if np.linalg.norm(y) < 1e-9:  # up parallel to the view direction
+        y = np.cross(z, [1.0, 0, 0]) if abs(z[0]) < 0.9 else np.cross(z, [0, 1.0, 0])
+    y = y / np.linalg.norm(y)
+    T = np.eye(4)
+    T[:3, :3] = np.stack([np.cross(y, z), y, z], axis=1)
+    T[:3, 3] = eye
+    return T
+
+
+def overview_camera(points: np.ndarray, focal: float, image_size: tuple[int, int], margin: float = 1.25) -> np.ndarray:
+    """A fixed viewpoint behind and above the first camera that keeps ``points`` (P, 3) in frame.
+
+    The view direction is the first camera's forward axis tilted 30 degrees down; the distance is
+    chosen so the points' bounding sphere fits the smaller image side with ``margin``.
+    """
+    points = points[np.isfinite(points).all(1)]
+    lo, hi = np.percentile(points, 2, axis=0), np.percentile(points, 98, axis=0)
+    center = 0.5 * (lo + hi)
+    radius = max(0.5 * np.linalg.norm(hi - lo), 0.15)
+    direction = np.array([0.0, np.sin(np.radians(30)), np.cos(np.radians(30))])  # forward and down (y down)
+    half_fov = np.arctan(0.5 * min(image_size) / focal)
+    distance = margin * radius / np.sin(half_fov)
+    return look_at(center - distance * direction, center, up=np.array([0.0, -1.0, 0.0]))

@@ -1,0 +1,88 @@
+"""Camera-space hands + camera trajectory -> world-space hands (and back).
+
+A rigid motion (R, t) applied to a posed MANO hand changes only its root rotation and ``transl``.
+MANO rotates about the wrist joint j0 = transl + J0(beta), so the wrist moves to R j0 + t and
+
+    global_orient' = R global_orient,    transl' = R (transl + J0(beta)) + t - J0(beta)
+
+(reference §2.11, "rotate about the wrist"). The same rule maps world -> canonical frames in the
+infiller. Finger poses and betas never change.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hawor.geometry import axis_angle_to_matrix, invert_transform, matrix_to_axis_angle
+from hawor.hands import HandModel
+from hawor.world.sequence import HandSequence
+
+
+def rigid_transform_hand(R: torch.Tensor, t: torch.Tensor, root: torch.Tensor, transl: torch.Tensor,
+                         wrist_rest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move posed hands by p -> R p + t.
+
+    Args:
+        R: (..., 3, 3), t: (..., 3) the rigid motion (frame a -> frame b).
+        root: (..., 3, 3) root rotation in frame a. transl: (..., 3) MANO transl in frame a, metres.
+        wrist_rest: (..., 3) J0(beta), the wrist of the shaped hand at zero pose.
+    Returns:
+        root (..., 3, 3) and transl (..., 3) in frame b.
+    """
+    wrist = transl + wrist_rest
+    return R @ root, (R @ wrist[..., None])[..., 0] + t - wrist_rest
+
+
+def transform_sequence(seq: HandSequence, T_b_a: np.ndarray, hand_model: HandModel) -> HandSequence:
+    """Map a hand sequence from frame a to frame b with per-frame poses T_b_a (N, 4, 4).
+
+    Frames that are not valid stay NaN; observed/infilled flags are kept.
+    """
+    valid = seq.valid
+    out = {k: v.copy() for k, v in seq.params().items()}
+    if valid.any():
+        T = torch.as_tensor(np.asarray(T_b_a, np.float64)[valid])
+        betas = torch.as_tensor(seq.betas[valid])
+        root, transl = rigid_transform_hand(
+            T[:, :3, :3], T[:, :3, 3], axis_angle_to_matrix(torch.as_tensor(seq.global_orient[valid])),
+            torch.as_tensor(seq.transl[valid]), wrist_rest(hand_model, betas))
+        out["global_orient"][valid] = matrix_to_axis_angle(root).numpy()
+        out["transl"][valid] = transl.numpy()
+    return seq.with_params(**out)
+
+
+def camera_to_world(seq_cam: HandSequence, T_world_cam: np.ndarray, hand_model: HandModel) -> HandSequence:
+    """Camera-frame sequence + per-frame camera-to-world poses (N, 4, 4) metres -> world-frame sequence."""
+    _check_length(seq_cam, T_world_cam)
+    return transform_sequence(seq_cam, T_world_cam, hand_model)
+
+
+def world_to_camera(seq_world: HandSequence, T_world_cam: np.ndarray, hand_model: HandModel) -> HandSequence:
+    """Inverse of :func:`camera_to_world` (used for infilled frames in the camera-frame result)."""
+    _check_length(seq_world, T_world_cam)
+    T_cam_world = invert_transform(torch.as_tensor(np.asarray(T_world_cam, np.float64))).numpy()
+    return transform_sequence(seq_world, T_cam_world, hand_model)
+
+
+def wrist_rest(hand_model: HandModel, betas: torch.Tensor) -> torch.Tensor:
+    """J0(beta) (..., 3) in the dtype of ``betas``."""
+    with torch.no_grad():
+        return hand_model.wrist_rest(betas).to(betas.dtype)
+
+
+def hand_joints(seq: HandSequence, hand_model: HandModel, chunk: int = 4096) -> np.ndarray:
+    """21 OpenPose joints (N, 21, 3) metres in the sequence's frame; NaN on invalid frames."""
+    joints = np.full((len(seq), 21, 3), np.nan)
+    idx = np.flatnonzero(seq.valid)
+    with torch.no_grad():
+        for start in range(0, len(idx), chunk):
+            sel = idx[start:start + chunk]
+            out = hand_model(*(torch.as_tensor(getattr(seq, k)[sel]) for k in ("global_orient", "hand_pose", "betas")),
+                             transl=torch.as_tensor(seq.transl[sel]))
+            joints[sel] = out.joints.double().numpy()
+    return joints
+
+
+def _check_length(seq: HandSequence, T: np.ndarray) -> None:
+    if len(T) != len(seq):
+        raise ValueError(f"{seq.side} hand has {len(seq)} frames but the camera trajectory has {len(T)} poses")

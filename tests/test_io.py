@@ -1,0 +1,70 @@
+import json
+
+import numpy as np
+import pytest
+
+from hawor.errors import HaworInputError
+from hawor.io.files import atomic_path, save_npz_atomic, write_json_atomic
+from hawor.io.video import VideoReader, VideoWriter, probe_video
+
+
+def test_video_round_trip(tmp_path):
+    frames = [np.full((48, 64, 3), (i * 20, 100, 200 - i * 10), np.uint8) for i in range(12)]
+    with VideoWriter(tmp_path / "v.mp4", fps=25, size=(64, 48)) as writer:
+        for frame in frames:
+            writer.write(frame)
+    assert not list(tmp_path.glob("*.tmp-*"))
+    info = probe_video(tmp_path / "v.mp4")
+    assert (info.fps, info.num_frames, info.size) == (25.0, 12, (64, 48))
+    decoded = list(VideoReader(tmp_path / "v.mp4"))
+    assert len(decoded) == 12 and decoded[0].shape == (48, 64, 3)
+    assert np.abs(decoded[5].astype(int) - frames[5]).mean() < 4  # lossy, but close
+    picked = VideoReader(tmp_path / "v.mp4").read([7, 2, 7])
+    assert np.array_equal(picked[0], decoded[7]) and np.array_equal(picked[1], decoded[2])
+
+
+def test_failed_writer_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError):
+        with VideoWriter(tmp_path / "v.mp4", fps=30, size=(32, 32)) as writer:
+            writer.write(np.zeros((32, 32, 3), np.uint8))
+            raise RuntimeError("crash mid-way")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_videos(tmp_path):
+    with pytest.raises(HaworInputError, match="no such file"):
+        probe_video(tmp_path / "missing.mp4")
+    (tmp_path / "junk.mp4").write_bytes(b"not a video at all" * 10)
+    with pytest.raises(HaworInputError, match="junk.mp4: cannot be opened"):
+        probe_video(tmp_path / "junk.mp4")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(HaworInputError, match="empty.mp4"):
+        probe_video(tmp_path / "empty.mp4")
+
+
+def test_audio_only_file_is_refused(tmp_path):
+    import av
+
+    path = tmp_path / "audio.m4a"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with pytest.raises(HaworInputError, match="no video stream"):
+        probe_video(path)
+
+
+def test_atomic_helpers(tmp_path):
+    save_npz_atomic(tmp_path / "a.npz", x=np.arange(3))
+    assert np.load(tmp_path / "a.npz")["x"].tolist() == [0, 1, 2]
+    write_json_atomic(tmp_path / "s.json", {"n": np.int64(3), "v": np.ones(2)})
+    assert json.loads((tmp_path / "s.json").read_text()) == {"n": 3, "v": [1.0, 1.0]}
+    with pytest.raises(ValueError):
+        with atomic_path(tmp_path / "b.txt") as tmp:
+            tmp.write_text("half")
+            raise ValueError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz", "s.json"]
