@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import time
 
@@ -35,6 +36,7 @@ def bench(threads: int, repeats: int, device: str, bf16: bool, frame_hw=(1080, 1
     frame = (rng.random((*frame_hw, 3)) * 255).astype(np.uint8)
     focal, grid = 600.0, (44, 76)
     runs = []
+    cpu_start = time.process_time()
     for _ in range(repeats):
         times = {}
         with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -54,11 +56,15 @@ def bench(threads: int, repeats: int, device: str, bf16: bool, frame_hw=(1080, 1
         times.update(preprocess_s=t1 - t0, encoder_s=t2 - t1, decoder_s=t3 - t2, postprocess_s=t4 - t3,
                      total_s=t4 - t0)
         runs.append(times)
+    cpu_per_keyframe = (time.process_time() - cpu_start) / repeats
     result = {
         "device": str(device), "threads": threads, "bf16_autocast": bf16, "frame_hw": list(frame_hw),
         "network_input_hw": list(model.cfg.input_size), "depth_hw": list(depth.shape),
         "parameters": sum(p.numel() for p in model.parameters()), "build_s": round(build_s, 2),
         "per_keyframe": {k: round(min(r[k] for r in runs), 3) for k in runs[0]},
+        # Process CPU seconds (all threads): a contention-proof figure on a shared machine.
+        "cpu_seconds_per_keyframe": round(cpu_per_keyframe, 1),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
     if device.type == "cuda":

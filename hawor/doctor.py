@@ -23,10 +23,11 @@ class Component:
     detail: str
 
 
-def _checkpoint_component(name: str, label: str, wanted_prefix: str, key: str | None = None) -> Component:
+def _checkpoint_component(name: str, label: str, wanted_prefix: str, key: str | None = None,
+                          path: Path | None = None) -> Component:
     from hawor.models.checkpoint import extract_state_dict, load_checkpoint, strip_prefixes
 
-    path = weight_path(name)
+    path = path or weight_path(name)
     if not path.is_file():
         return Component(label, OFFICIAL_PATHS[name], False, False, "not present")
     try:
@@ -37,6 +38,13 @@ def _checkpoint_component(name: str, label: str, wanted_prefix: str, key: str | 
     ok = count > 0
     detail = f"{len(tensors)} tensors" if ok else f"no '{wanted_prefix}*' keys: not this network's weights"
     return Component(label, OFFICIAL_PATHS[name], True, ok, detail)
+
+
+def _check_metric3d() -> Component:
+    from hawor.depth.weights import find_metric3d_weights
+
+    return _checkpoint_component("metric3d", "Metric3D v2 ViT-L", "depth_model.", "model_state_dict",
+                                 path=find_metric3d_weights())
 
 
 def _check_detector() -> Component:
@@ -138,7 +146,7 @@ CHECKS: dict[str, Callable[[], Component]] = {
     "regressor_config": _check_regressor_config,
     "infiller": lambda: _checkpoint_component("infiller", "infiller", "att_layers.", "transformer_encoder_state_dict"),
     "droid": lambda: _checkpoint_component("droid", "DROID-SLAM", "fnet."),
-    "metric3d": lambda: _checkpoint_component("metric3d", "Metric3D v2 ViT-L", "depth_model.", "model_state_dict"),
+    "metric3d": _check_metric3d,
     "mano_right": lambda: _check_mano("right"),
     "mano_left": lambda: _check_mano("left"),
     "open_hand": _check_open_hand,

@@ -88,20 +88,6 @@ def test_hand_mask_is_resized_like_hawor():
     assert non_hand_mask(None, (H, W)).all()
 
 
-class CountingFrames:
-    """Keyframe images read on demand; records which were read."""
-
-    def __init__(self, frames):
-        self.frames, self.read = frames, []
-
-    def __len__(self):
-        return len(self.frames)
-
-    def __getitem__(self, k):
-        self.read.append(int(k))
-        return self.frames[k]
-
-
 def test_end_to_end_with_a_metric3d_network_on_a_bounded_subset():
     cfg = Metric3DConfig(embed_dim=32, depth=1, num_heads=2, mlp_hidden=64, pretrain_img_size=28,
                          feature_channels=(8, 16, 32, 32), decoder_channels=(4, 8, 16, 32, 32),
@@ -120,10 +106,16 @@ def test_end_to_end_with_a_metric3d_network_on_a_bounded_subset():
         disp = scale / predictor.predict_resized(frame, focal, size)
         disp[~non_hand_mask(hand, size)] *= 1.6  # SLAM disagrees on the hands
         disps.append(disp)
-    images = CountingFrames(frames)
-    result = estimate_scale_metric3d(predictor, images, np.stack(disps), focal, hands, max_keyframes=3)
+    read = []
+
+    def read_keyframe(k):
+        read.append(k)
+        return frames[k]
+
+    result = estimate_scale_metric3d(predictor, read_keyframe, np.stack(disps), focal, hands.__getitem__,
+                                     max_keyframes=3)
     expected = list(select_scale_keyframes(6, 3))
-    assert len(expected) == 3 and sorted(images.read) == expected == list(result.keyframes)
+    assert len(expected) == 3 and read == expected == list(result.keyframes)
     assert result.ok and result.scale == pytest.approx(scale, rel=1e-4)
     with pytest.raises(HaworInputError, match="disps"):
-        estimate_scale_metric3d(predictor, images, np.stack(disps)[:2], focal)
+        estimate_scale_metric3d(predictor, read_keyframe, np.stack(disps)[0], focal)

@@ -54,6 +54,9 @@ def test_load_infiller_reads_the_official_container(tmp_path):
     path = tmp_path / "infiller.pt"
     torch.save({WEIGHTS_KEY: source.state_dict(), "epoch": 7, "horizon": 12}, path)
     loaded = load_infiller(path, TINY)
+    assert load_infiller(path).config == InfillerConfig(seq_len=12, d_model=32, nhead=8, d_hid=48, nlayers=2)
+    torch.save({WEIGHTS_KEY: source.state_dict(), "nhead": 4}, path)
+    assert load_infiller(path).config == TINY  # sizes from the shapes, heads from the file
     for key, value in source.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
     assert not loaded.training
@@ -63,11 +66,15 @@ def test_load_infiller_rejects_wrong_files(tmp_path):
     wrong_size = tmp_path / "wrong.pt"
     torch.save({WEIGHTS_KEY: MotionInfiller(TINY).state_dict()}, wrong_size)
     with pytest.raises(HaworInputError, match="wrong.pt"):
-        load_infiller(wrong_size)  # full-size config against tiny weights
+        load_infiller(wrong_size, InfillerConfig())  # full-size config against tiny weights
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint at all")
     with pytest.raises(HaworInputError):
         load_infiller(garbage)
+    not_infiller = tmp_path / "other.pt"
+    torch.save({"state_dict": {"backbone.weight": torch.zeros(2)}}, not_infiller)
+    with pytest.raises(HaworInputError, match="infiller"):
+        load_infiller(not_infiller)
 
 
 def test_config_from_dict_ignores_unknown_keys():

@@ -68,3 +68,5 @@ def test_camera_ate():
     scaled[:, :3, 3] = 2.5 * T_gt[:, :3, 3] @ _rotation_z(0.3).T + [1, 1, 1]
     assert camera_ate(scaled, T_gt, with_scale=True) == pytest.approx(0.0, abs=1e-12)
     assert camera_ate(scaled, T_gt, with_scale=False) > 0.5
+    static = np.tile(np.eye(4), (4, 1, 1))  # no motion estimated: the error is the spread of the truth
+    assert camera_ate(static, T_gt) == pytest.approx(np.sqrt((1.5**2 + 0.5**2 + 0.5**2 + 1.5**2) / 4), abs=1e-12)

@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import make_mano_layout
 from hawor.estimation.result import CameraSpaceHand
 from hawor.geometry import axis_angle_to_matrix, make_transform
 from hawor.hands import HandModel
@@ -16,10 +15,8 @@ from hawor.world.sequence import HandSequence
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    path = tmp_path_factory.mktemp("m") / "hand.npz"
-    np.savez(path, **make_mano_layout())
-    return {side: HandModel(side, model_path=path).double() for side in ("left", "right")}
+def models():
+    return {side: HandModel(side).double() for side in ("left", "right")}
 
 
 def random_sequence(side, n, seed, observed=None):

@@ -45,7 +45,8 @@ def run(fixture_dir: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         for name, value in zip(("upd_net", "upd_delta", "upd_weight", "upd_eta", "upd_upmask"), upd):
             ours[name] = value
         ours["disp_up"] = upsample_disp(inputs["disps"].double(), upd[4], cfg.upsample_factor)
-        levels = correlation_pyramid(inputs["corr_fmap1"].double(), inputs["corr_fmap2"].double(), cfg.corr_levels)
+        num_levels = config.get("corr_block_test", {}).get("num_levels", cfg.corr_levels)
+        levels = correlation_pyramid(inputs["corr_fmap1"].double(), inputs["corr_fmap2"].double(), num_levels)
         for k, level in enumerate(levels):
             ours[f"corr_level{k}"] = level
     return {name: (ours[name], ref) for name, ref in reference.items() if name in ours}

@@ -63,6 +63,8 @@ class Metric3DConfig:
             problems.append("feature_channels[1] must equal decoder_channels[2]")
         if len(set(self.hidden_channels)) != 1:
             problems.append("hidden_channels must be one width for all GRU levels")
+        if self.upsample_factor != 4:
+            problems.append("the decoder works at 1/4 of the input: upsample_factor (2**n_downsample) must be 4")
         if e % self.num_heads:
             problems.append("embed_dim must be divisible by num_heads")
         if problems:

@@ -7,6 +7,7 @@ import torch
 
 from hawor.depth.metric3d import Metric3D
 from hawor.depth.preprocess import postprocess_depth, preprocess_image
+from hawor.depth.weights import load_metric3d
 
 
 class Metric3DPredictor:
@@ -19,6 +20,11 @@ class Metric3DPredictor:
     def __init__(self, model: Metric3D):
         self.model = model.eval()
         self.param = next(model.parameters())
+
+    @classmethod
+    def from_weights(cls, path=None, device: str | torch.device = "cpu") -> "Metric3DPredictor":
+        """ViT-Large with the official weights (`hawor.depth.weights.load_metric3d`)."""
+        return cls(load_metric3d(path, device=device))
 
     @torch.no_grad()
     def predict(self, frame_rgb: np.ndarray, fx: float) -> np.ndarray:

@@ -10,7 +10,7 @@ Metric3D is run on a bounded, evenly spaced subset of keyframes (`max_keyframes`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -138,27 +138,27 @@ def non_hand_mask(hand_mask: np.ndarray | None, size_hw: tuple[int, int]) -> np.
     return resized < 0.5
 
 
-def estimate_scale_metric3d(predictor: Metric3DPredictor, keyframe_images: Sequence[np.ndarray],
-                            disps: np.ndarray, focal: float, hand_masks: Sequence[np.ndarray] | None = None,
+def estimate_scale_metric3d(predictor: Metric3DPredictor, read_keyframe: Callable[[int], np.ndarray],
+                            disps: np.ndarray, focal: float,
+                            hand_mask: Callable[[int], np.ndarray | None] | None = None,
                             max_keyframes: int | None = DEFAULT_MAX_KEYFRAMES) -> ScaleEstimate:
-    """HaWoR's metric scale for a SLAM run.
+    """HaWoR's metric scale for a SLAM run (Metric3D on at most `max_keyframes` keyframes).
 
-    predictor: Metric3D on single frames; keyframe_images: K original frames, RGB uint8
-    (H0, W0, 3), indexable (only the selected ones are read); disps: (K, H, W) SLAM keyframe
-    disparity at the SLAM working size; focal: px at the original resolution; hand_masks: K
-    (H0, W0) bool hand masks or None; max_keyframes: Metric3D runs on at most this many evenly
-    spaced keyframes (None: every keyframe, the official behaviour).
+    predictor: Metric3D on single frames (`Metric3DPredictor.from_weights()`);
+    read_keyframe(k): the original frame of keyframe k (k = 0..K-1), RGB uint8 (H0, W0, 3);
+    only the selected keyframes are read. disps: (K, H, W) SLAM keyframe disparity at the SLAM
+    working size, unscaled (0 where unknown). focal: px at the original resolution.
+    hand_mask(k): (H0, W0) bool, True on hand pixels (None: no hands). max_keyframes: evenly
+    spaced subset size (None: every keyframe, the official behaviour).
+    Returns a ScaleEstimate (metric = scale * SLAM units); check `.ok` before using `.scale`.
     """
     disps = np.asarray(disps)
-    if disps.ndim != 3 or len(disps) != len(keyframe_images):
-        raise HaworInputError(f"metric scale: disps must be (K, H, W) with K = {len(keyframe_images)} "
-                              f"keyframe images, got {disps.shape}.")
-    if hand_masks is not None and len(hand_masks) != len(disps):
-        raise HaworInputError(f"metric scale: {len(hand_masks)} hand masks for {len(disps)} keyframes.")
+    if disps.ndim != 3 or len(disps) == 0:
+        raise HaworInputError(f"metric scale: disps must be (K, H, W) keyframe disparities, got shape {disps.shape}.")
     chosen = select_scale_keyframes(len(disps), max_keyframes)
     size_hw = disps.shape[1:]
-    preds = [predictor.predict_resized(keyframe_images[k], focal, size_hw) for k in chosen]
-    keeps = [non_hand_mask(None if hand_masks is None else hand_masks[k], size_hw) for k in chosen]
+    preds = [predictor.predict_resized(read_keyframe(int(k)), focal, size_hw) for k in chosen]
+    keeps = [non_hand_mask(None if hand_mask is None else hand_mask(int(k)), size_hw) for k in chosen]
     result = robust_metric_scale(preds, disps[chosen], keeps)
     result.keyframes = chosen
     return result

@@ -32,8 +32,12 @@ class HandDetections:
 
 
 def choose_backend(backend: str = "auto", weights: str | Path | None = None,
-                   landmark_dir: str | Path | None = None) -> tuple[str, str]:
-    """Resolve ``backend`` to ("yolo" | "landmarks", reason)."""
+                   landmark_dir: str | Path | None = None, need_keypoints: bool = False) -> tuple[str, str]:
+    """Resolve ``backend`` to ("yolo" | "landmarks", reason).
+
+    ``need_keypoints``: the caller fits the hand model to keypoints (no HaWoR regressor), which
+    only the landmark backend gives, so "auto" takes it even when detector.pt is present.
+    """
     if backend not in BACKENDS:
         raise HaworInputError(f"hand detection backend {backend!r}: choose one of {BACKENDS}")
     detector = Path(weights) if weights is not None else weight_path("detector")
@@ -41,19 +45,23 @@ def choose_backend(backend: str = "auto", weights: str | Path | None = None,
         return "yolo", f"asked for; weights {detector}"
     if backend == "landmarks":
         return "landmarks", "asked for"
-    if detector.is_file():
+    if detector.is_file() and not need_keypoints:
         return "yolo", f"auto: {detector} is present"
     if find_landmark_models(landmark_dir) is not None:
-        return "landmarks", f"auto: no {detector}, embedded landmark models found"
+        why = "keypoints needed for the fit" if detector.is_file() else f"no {detector}"
+        return "landmarks", f"auto: {why}, embedded landmark models found"
+    where = landmark_dir or default_landmark_dir()
+    if detector.is_file():
+        raise HaworInputError(f"the keypoint fit needs the embedded landmark models, which are not in {where}. "
+                              f"Fix: run `python -m hawor.assets` once (or scripts/setup.sh).")
     raise HaworInputError(
-        f"no hand detector: {detector} is missing and the embedded landmark models are not in "
-        f"{landmark_dir or default_landmark_dir()}. Fix: run `python -m hawor.assets` once (or "
-        f"scripts/setup.sh), or put WiLoR's detector.pt at {detector}.")
+        f"no hand detector: {detector} is missing and the embedded landmark models are not in {where}. "
+        f"Fix: run `python -m hawor.assets` once (or scripts/setup.sh), or put WiLoR's detector.pt at {detector}.")
 
 
 def detect_hands(frames, backend: str = "auto", weights: str | Path | None = None, conf: float = 0.2,
                  landmark_dir: str | Path | None = None, complexity: str = "full",
-                 max_hands: int = 2, device: str | None = None) -> HandDetections:
+                 max_hands: int = 2, device: str | None = None, need_keypoints: bool = False) -> HandDetections:
     """Find and track both hands over a video.
 
     Args:
@@ -61,10 +69,11 @@ def detect_hands(frames, backend: str = "auto", weights: str | Path | None = Non
         backend: "auto", "yolo" or "landmarks".
         weights: detector.pt for YOLO (default weights/external/detector.pt); conf its threshold.
         landmark_dir, complexity ("full" | "lite"), max_hands: for the landmark backend.
+        need_keypoints: see :func:`choose_backend`.
     Returns:
         HandDetections with tracks {"left", "right"} (possibly empty), backend, reason and notes.
     """
-    chosen, reason = choose_backend(backend, weights, landmark_dir)
+    chosen, reason = choose_backend(backend, weights, landmark_dir, need_keypoints)
     if chosen == "yolo":
         from hawor.detection.yolo import track_hands_yolo
 

@@ -11,14 +11,14 @@ selfie image and so names the other hand. tests/test_detection_landmarks.py pins
 """
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from hawor.detection import hand_roi
+from hawor.detection.frames import iter_rgb_frames
 from hawor.detection.landmark_assets import find_landmark_models
 from hawor.detection.tracks import Detection, HandTrack, merge_tracks
 from hawor.errors import HaworInputError
@@ -37,28 +37,6 @@ class HandLandmarks:
     presence: float
     right: float
     roi: np.ndarray
-
-
-def as_rgb_frame(frame) -> np.ndarray | None:
-    """Frame as contiguous RGB uint8 (H, W, 3); grayscale, (H, W, 1), RGBA and float [0, 1] accepted.
-
-    Returns None for an empty frame (a warning is the caller's job).
-    """
-    arr = np.asarray(frame)
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise HaworInputError(f"frame of shape {arr.shape} is not an image: pass RGB (H, W, 3) "
-                              f"or grayscale (H, W) arrays")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        return None
-    arr = arr[..., :3]
-    if arr.dtype != np.uint8:
-        scale = 255.0 if np.issubdtype(arr.dtype, np.floating) and arr.max(initial=0) <= 1.0 else 1.0
-        arr = np.clip(arr.astype(np.float32) * scale, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(arr)
 
 
 class _TFLiteModel:
@@ -150,22 +128,23 @@ def _keypoint_box(keypoints_2d: np.ndarray, width: int, height: int, pad: float 
     return np.clip(box, 0, [width, height, width, height])
 
 
-@dataclass
 class LandmarkHandTracker:
     """MediaPipe-style tracking over a video: landmarks drive the next crop; palms only when needed.
 
+    The palm detector runs while no hand is tracked, and every ``redetect_interval`` frames while
+    fewer than ``max_hands`` are (MediaPipe runs it on every such frame; that costs ~30 ms a frame).
     More than ``max_hands`` hands: the ones already tracked keep their slots (the most confident
     palms fill free slots), so the kept hands stay the same over time.
     """
 
-    detector: LandmarkHandDetector
-    max_hands: int = 2
-    redetect_interval: int = 5
-    duplicate_iou: float = 0.5
-    tracked: list = field(default_factory=list)
-    _next_id: int = 0
-    _since_palm: int = 10**9
-    palm_runs: int = 0
+    def __init__(self, detector: LandmarkHandDetector, max_hands: int = 2, redetect_interval: int = 5,
+                 duplicate_iou: float = 0.5):
+        self.detector, self.max_hands = detector, max_hands
+        self.redetect_interval, self.duplicate_iou = redetect_interval, duplicate_iou
+        self.tracked: list[_Tracked] = []
+        self.palm_runs = 0
+        self._next_id = 0
+        self._since_palm = 0
 
     def step(self, frame: np.ndarray) -> list[_Tracked]:
         """Process one RGB uint8 frame; returns the hands found in it (tracked slots with results)."""
@@ -223,11 +202,7 @@ def track_hands_landmarks(frames, model_dir=None, complexity: str = "full", max_
     detector = detector or LandmarkHandDetector(model_dir, complexity, min_presence=min_presence)
     tracker = LandmarkHandTracker(detector, max_hands=max_hands, redetect_interval=redetect_interval)
     detections = []
-    for index, frame in enumerate(frames):
-        rgb = as_rgb_frame(frame)
-        if rgb is None:
-            warnings.warn(f"frame {index} is empty (shape {np.shape(frame)}); skipped", stacklevel=2)
-            continue
+    for index, rgb in iter_rgb_frames(frames):
         for hand in tracker.step(rgb):
             res = hand.result
             detections.append(Detection(

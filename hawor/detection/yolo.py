@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import hawor  # noqa: F401  (offline ultralytics settings before it is imported)
-from hawor.detection.landmarks import as_rgb_frame
+from hawor.detection.frames import iter_rgb_frames
 from hawor.detection.tracks import Detection, HandTrack, merge_tracks
 from hawor.errors import HaworInputError
 
@@ -51,11 +51,7 @@ def track_hands_yolo(frames, weights: str | Path | None = None, model=None, conf
     """
     model = model if model is not None else load_yolo(weights)
     detections = []
-    for index, frame in enumerate(frames):
-        rgb = as_rgb_frame(frame)
-        if rgb is None:
-            warnings.warn(f"frame {index} is empty (shape {np.shape(frame)}); skipped", stacklevel=2)
-            continue
+    for index, rgb in iter_rgb_frames(frames):
         bgr = np.ascontiguousarray(rgb[..., ::-1])
         # the first call starts fresh trackers, later calls keep them
         result = model.track(bgr, conf=conf, persist=index > 0, tracker=tracker, verbose=False,

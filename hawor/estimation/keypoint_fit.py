@@ -4,9 +4,10 @@ Per track, one batched optimisation over all observed frames (one shape per trac
 
 - reprojection of the 21 joints with the pinhole camera (K from the focal length, centre W/2, H/2),
   its pixel error expressed in metres at the hand's depth so that it weighs like the 3D term;
-- the metric wrist-relative 3D keypoints (MediaPipe world landmarks), which fix the hand's size,
-  orientation and finger pose; they are image-aligned, so each frame's are first turned from the
-  optical axis onto the viewing ray through the wrist;
+- the metric wrist-relative 3D keypoints (MediaPipe world landmarks), which fix the hand's size
+  and finger articulation; compared after the best rotation per frame, because their out-of-plane
+  orientation is their weakest part (on rendered hands it was off by 20-40 degrees; the 2D
+  keypoints set the orientation better); weighted low (0.1) for the same reason;
 - joint limits (non-thumb fingers flex towards the palm, barely twist, MCPs abduct a little),
   a weak pose prior, a shape prior and temporal smoothness between consecutive frames.
 
@@ -15,9 +16,10 @@ linear least squares on the reprojection. Only the 21 joints are skinned while f
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
-from smplx.lbs import batch_rigid_transform, blend_shapes
 
 from hawor.detection.tracks import HandTrack
 from hawor.errors import HaworInputError
@@ -35,7 +37,11 @@ METRE_SCALE = 0.01  # residuals are in centimetres: 1 cm weighs 1
 
 
 class JointSkinner(torch.nn.Module):
-    """The 21 joints of a :class:`HandModel` (same values as its forward) without skinning all vertices."""
+    """The 21 joints of a :class:`HandModel` (same values as its forward) without skinning all vertices.
+
+    Forward kinematics run level by level (wrist, then the five digits' first, second and third
+    joints at once) rather than joint by joint, and only the five fingertip vertices are skinned.
+    """
 
     def __init__(self, model: HandModel):
         super().__init__()
@@ -48,26 +54,45 @@ class JointSkinner(torch.nn.Module):
         posedirs = layer.posedirs.reshape(layer.posedirs.shape[0], -1, 3)[:, tips]  # (135, 5, 3)
         self.register_buffer("tip_posedirs", posedirs)
         self.register_buffer("tip_weights", layer.lbs_weights[tips])
-        self.register_buffer("parents", layer.parents.clone())
+        parents = layer.parents.long()
+        depth = [0] * 16
+        for j in range(1, 16):
+            depth[j] = depth[int(parents[j])] + 1
+        self.levels = [[j for j in range(16) if depth[j] == d] for d in range(1, max(depth) + 1)]
+        self.register_buffer("parents", parents)
         self.register_buffer("order", torch.as_tensor(MANO_TO_OPENPOSE).long())
 
     def rest_skeleton(self, betas: torch.Tensor) -> torch.Tensor:
         """(..., 16, 3) MANO skeleton joints at zero pose."""
-        return self.j_template + blend_shapes(betas.reshape(-1, betas.shape[-1]), self.j_shapedirs).reshape(
-            *betas.shape[:-1], 16, 3)
+        return self.j_template + torch.einsum("...l,jcl->...jc", betas, self.j_shapedirs)
 
     def forward(self, rotations: torch.Tensor, betas: torch.Tensor, transl: torch.Tensor) -> torch.Tensor:
-        """rotations (B, 16, 3, 3) root + fingers, betas (B, 10), transl (B, 3) -> joints (B, 21, 3)."""
+        """rotations (B, 16, 3, 3) root + fingers (local), betas (B, 10), transl (B, 3) -> joints (B, 21, 3)."""
         batch = rotations.shape[0]
-        joints_rest = self.rest_skeleton(betas)
-        tips = self.tip_template + blend_shapes(betas, self.tip_shapedirs)
+        rest = self.rest_skeleton(betas).expand(batch, 16, 3)
+        world_rot = [None] * 16
+        world_pos = [None] * 16
+        world_rot[0], world_pos[0] = rotations[:, 0], rest[:, 0]
+        for level in self.levels:
+            parent = self.parents[level].tolist()
+            parent_rot = torch.stack([world_rot[p] for p in parent], 1)
+            parent_pos = torch.stack([world_pos[p] for p in parent], 1)
+            offset = rest[:, level] - rest[:, parent]
+            pos = parent_pos + torch.einsum("bjrc,bjc->bjr", parent_rot, offset)
+            rot = parent_rot @ rotations[:, level]
+            for k, j in enumerate(level):
+                world_rot[j], world_pos[j] = rot[:, k], pos[:, k]
+        rot = torch.stack(world_rot, 1)
+        pos = torch.stack(world_pos, 1)
         eye = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
         pose_feature = (rotations[:, 1:] - eye).reshape(batch, -1)
+        tips = self.tip_template + torch.einsum("...l,vcl->...vc", betas, self.tip_shapedirs)
         tips = tips + torch.einsum("bp,pvc->bvc", pose_feature, self.tip_posedirs)
-        skeleton, transforms = batch_rigid_transform(rotations, joints_rest, self.parents)
-        tip_transforms = torch.einsum("vj,bjrc->bvrc", self.tip_weights, transforms)
-        tips = torch.einsum("bvrc,bvc->bvr", tip_transforms[..., :3, :3], tips) + tip_transforms[..., :3, 3]
-        joints = torch.cat([skeleton, tips], 1)[:, self.order]
+        # linear blend skinning of the tips: sum_j w_vj (R_j (v - rest_j) + pos_j)
+        local = tips[:, None] - rest[:, :, None]  # (B, 16, 5, 3)
+        moved = torch.einsum("bjrc,bjvc->bjvr", rot, local) + pos[:, :, None]
+        tips = torch.einsum("vj,bjvr->bvr", self.tip_weights, moved)
+        joints = torch.cat([pos, tips], 1)[:, self.order]
         return joints + transl[:, None]
 
 
@@ -114,17 +139,6 @@ def joint_limit_penalty(hand_pose: torch.Tensor, axes: torch.Tensor) -> torch.Te
     return excess.sum(-1) + (torch.relu(thumb.abs() - 1.2) ** 2).sum((-1, -2))
 
 
-def ray_rotation(pixels: torch.Tensor, focal: float, centre: torch.Tensor) -> torch.Tensor:
-    """(..., 2) pixels -> (..., 3, 3) rotation taking the optical axis onto the ray through them."""
-    ray = torch.cat([(pixels - centre) / focal, torch.ones_like(pixels[..., :1])], -1)
-    ray = ray / ray.norm(dim=-1, keepdim=True)
-    z = torch.tensor([0.0, 0.0, 1.0]).to(ray).expand_as(ray)
-    axis = torch.linalg.cross(z, ray)
-    angle = torch.atan2(axis.norm(dim=-1, keepdim=True), ray[..., 2:])
-    axis = axis / axis.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    return axis_angle_to_matrix(axis * angle)
-
-
 def solve_translation(points_rel: torch.Tensor, pixels: torch.Tensor, focal: float,
                       centre: torch.Tensor) -> torch.Tensor:
     """Translation t with project(points_rel + t) ~= pixels, linear least squares.
@@ -148,99 +162,149 @@ def _hand_size_px(keypoints_2d: torch.Tensor) -> torch.Tensor:
     return span.norm(dim=-1).clamp_min(1.0)
 
 
+# Adam's step per unit (radians, metres, shape coefficients), cosine-decayed to settle.
+LEARNING_RATES = {"angles": 0.05, "metres": 0.01, "betas": 0.05}
+DEFAULT_WEIGHTS = {"kp2d": 1.0, "kp3d": 0.1, "limits": 100.0, "pose": 1e-3, "betas": 1e-2, "smooth": 0.1}
+
+
+@contextlib.contextmanager
+def _single_thread():
+    # The fit is thousands of tiny tensor ops: extra threads gain nothing, and on a busy CPU
+    # their spin-waiting made it 10-40x slower (measured with 2 threads under load).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def fit_track(track: HandTrack, focal: float, image_size: tuple[int, int], model: HandModel | None = None,
               iterations: int = 60, weights: dict | None = None) -> tuple[CameraSpaceHand, np.ndarray]:
     """Fit the hand model to one track's keypoints.
 
     Args:
-        track: with keypoints_2d (M, 21, 2) px and, if available, keypoints_3d (M, 21, 3) metres.
+        track: with keypoints_2d (M, 21, 2) px and, if available, keypoints_3d (M, 21, 3) metres,
+            wrist-relative (without them the hand keeps the mean shape and the fit is 2D only).
         focal: pixels. image_size: (W, H); principal point at (W/2, H/2).
         model: HandModel for the track's side (default ``HandModel(track.side)``).
+        iterations: Adam steps of the full fit (a third as many first fit root, wrist and shape).
+        weights: overrides of :data:`DEFAULT_WEIGHTS`.
     Returns:
         (CameraSpaceHand, residual (M,) mean 2D reprojection error in pixels). The hand's
         confidence is exp(-residual / (0.1 * hand size in pixels)).
     """
-    if track.keypoints_2d is None:
-        raise HaworInputError(f"{track.side} track has no 2D keypoints: the keypoint fit needs the landmark "
-                              f"backend (detect_hands(..., backend='landmarks')) or the HaWoR regressor")
-    w = {"kp2d": 1.0, "kp3d": 1.0, "limits": 100.0, "pose": 1e-3, "betas": 1e-2, "smooth": 0.1}
-    w.update(weights or {})
-    model = model or HandModel(track.side)
-    skinner = JointSkinner(model).float()
-    axes = finger_axes(model)
-    m = len(track)
-    if m == 0:
+    if len(track) == 0:
         empty = np.zeros((0, 3))
         return CameraSpaceHand(track.side, np.zeros(0, np.int64), empty, np.zeros((0, 45)), np.zeros((0, 10)),
                                empty, np.zeros(0)), np.zeros(0)
-    kp2d = torch.as_tensor(track.keypoints_2d, dtype=torch.float32)
-    centre = torch.tensor([image_size[0] / 2, image_size[1] / 2], dtype=torch.float32)
-    size_px = _hand_size_px(kp2d)
-    has_3d = track.keypoints_3d is not None
-    betas = torch.zeros(1, 10)
-    rest = skinner(torch.eye(3).expand(m, 16, 3, 3).contiguous(), betas.expand(m, 10), torch.zeros(m, 3))
-    rest_rel = rest - rest[:, :1]
-    if has_3d:
-        kp3d = torch.as_tensor(track.keypoints_3d, dtype=torch.float32)
-        kp3d = torch.einsum("bij,bnj->bni", ray_rotation(kp2d[:, 0], focal, centre), kp3d - kp3d[:, :1])
-        _, root, _ = umeyama(rest_rel[:, PALM_JOINTS], kp3d[:, PALM_JOINTS], with_scale=False)
-        wrist = solve_translation(kp3d, kp2d, focal, centre)
-    else:
-        kp3d = None
-        root = _root_from_2d(rest_rel, kp2d)
-        wrist = solve_translation(torch.einsum("bij,bnj->bni", root, rest_rel), kp2d, focal, centre)
+    if track.keypoints_2d is None:
+        raise HaworInputError(f"{track.side} track has no 2D keypoints: the keypoint fit needs the landmark "
+                              f"backend (detect_hands(..., backend='landmarks')) or the HaWoR regressor")
+    model = model or HandModel(track.side)
+    with _single_thread():
+        fit = _TrackFit(track, focal, image_size, model, {**DEFAULT_WEIGHTS, **(weights or {})})
+        fit.run(iterations)
+        return fit.result()
 
-    global_orient = matrix_to_axis_angle(root).clone().requires_grad_(True)
-    hand_pose = torch.zeros(m, 45, requires_grad=True)
-    betas = torch.zeros(1, 10, requires_grad=True)
-    wrist = wrist.clone().requires_grad_(True)
-    consecutive = torch.as_tensor(np.diff(track.frame_indices) == 1)
-    scores = torch.as_tensor(track.scores, dtype=torch.float32).clamp(0.05, 1.0)
 
-    def joints_of(go, hp, b, wr):
-        rot = torch.cat([axis_angle_to_matrix(go)[:, None], axis_angle_to_matrix(hp.reshape(m, 15, 3))], 1)
-        j = skinner(rot, b.expand(m, 10), torch.zeros(m, 3))
-        return j - j[:, :1] + wr[:, None]
+class _TrackFit:
+    """The parameters and the objective of one track's fit (see the module docstring)."""
 
-    def loss_fn(free_fingers: bool):
-        joints = joints_of(global_orient, hand_pose, betas, wrist)
+    def __init__(self, track: HandTrack, focal: float, image_size, model: HandModel, weights: dict):
+        self.track, self.model, self.w, self.focal = track, model, weights, float(focal)
+        self.skinner = JointSkinner(model).float()
+        self.axes = finger_axes(model)
+        m = self.m = len(track)
+        self.kp2d = torch.as_tensor(track.keypoints_2d, dtype=torch.float32)
+        self.centre = torch.tensor([image_size[0] / 2, image_size[1] / 2], dtype=torch.float32)
+        self.scores = torch.as_tensor(track.scores, dtype=torch.float32).clamp(0.05, 1.0)
+        self.consecutive = torch.as_tensor(np.diff(track.frame_indices) == 1)
+        rest = self.skinner(torch.eye(3).expand(m, 16, 3, 3).contiguous(), torch.zeros(m, 10), torch.zeros(m, 3))
+        rest = rest - rest[:, :1]
+        if track.keypoints_3d is not None:
+            kp3d = torch.as_tensor(track.keypoints_3d, dtype=torch.float32)
+            kp3d = kp3d - kp3d[:, :1]
+            _, root, _ = umeyama(rest[:, PALM_JOINTS], kp3d[:, PALM_JOINTS], with_scale=False)
+            wrist = solve_translation(kp3d, self.kp2d, self.focal, self.centre)
+        else:
+            kp3d = None
+            root = _root_from_2d(rest, self.kp2d)
+            wrist = solve_translation(torch.einsum("bij,bnj->bni", root, rest), self.kp2d, self.focal, self.centre)
+        self.kp3d = kp3d
+        self.global_orient = matrix_to_axis_angle(root).clone().requires_grad_(True)
+        self.hand_pose = torch.zeros(m, 45, requires_grad=True)
+        self.betas = torch.zeros(1, 10, requires_grad=True)
+        self.wrist = wrist.clone().requires_grad_(True)
+
+    def joints(self) -> torch.Tensor:
+        """(M, 21, 3) metres, camera frame."""
+        m = self.m
+        rot = axis_angle_to_matrix(torch.cat([self.global_orient[:, None], self.hand_pose.reshape(m, 15, 3)], 1))
+        j = self.skinner(rot, self.betas.expand(m, 10), torch.zeros(m, 3))
+        return j - j[:, :1] + self.wrist[:, None]
+
+    def project(self, joints: torch.Tensor) -> torch.Tensor:
+        return self.focal * joints[..., :2] / joints[..., 2:].clamp_min(1e-3) + self.centre
+
+    def loss(self, free_fingers: bool) -> torch.Tensor:
+        w, joints = self.w, self.joints()
         depth = joints[..., 2:].detach().clamp_min(0.05)
-        proj = focal * joints[..., :2] / joints[..., 2:].clamp_min(1e-3) + centre
-        err2d = (proj - kp2d) * depth / focal / METRE_SCALE
-        loss = w["kp2d"] * (_robust(err2d).sum((-1, -2)) * scores).mean()
-        if kp3d is not None:
-            err3d = (joints - joints[:, :1] - kp3d) / METRE_SCALE
-            loss = loss + w["kp3d"] * (_robust(err3d).sum((-1, -2)) * scores).mean()
-        loss = loss + w["betas"] * (betas ** 2).sum()
+        err2d = (self.project(joints) - self.kp2d) * depth / self.focal / METRE_SCALE  # pixels -> cm at the hand
+        loss = w["kp2d"] * (_robust(err2d).sum(-1) * self.scores).mean()
+        if self.kp3d is not None:
+            rel = joints - joints[:, :1]
+            # rotation-invariant: the landmarks' out-of-plane orientation is their weakest part. The best
+            # rotation is a constant for the gradient (it is optimal, so its own derivative drops out).
+            with torch.no_grad():
+                _, rot, shift = umeyama(self.kp3d, rel, with_scale=False)
+            err3d = (rel - torch.einsum("bij,bnj->bni", rot, self.kp3d) - shift[:, None]) / METRE_SCALE
+            loss = loss + w["kp3d"] * (_robust(err3d).sum(-1) * self.scores).mean()
+        loss = loss + w["betas"] * (self.betas ** 2).sum()
         if free_fingers:
-            loss = loss + w["limits"] * joint_limit_penalty(hand_pose, axes).mean()
-            loss = loss + w["pose"] * (hand_pose ** 2).sum(-1).mean()
-        if consecutive.any():
-            step = (joints[1:] - joints[:-1])[consecutive] / METRE_SCALE
+            loss = loss + w["limits"] * joint_limit_penalty(self.hand_pose, self.axes).mean()
+            loss = loss + w["pose"] * (self.hand_pose ** 2).sum(-1).mean()
+        if self.consecutive.any():
+            step = (joints[1:] - joints[:-1])[self.consecutive] / METRE_SCALE
             loss = loss + w["smooth"] * (step ** 2).sum((-1, -2)).mean()
         return loss
 
-    stages = ((False, [global_orient, wrist, betas], max(10, iterations // 3)),
-              (True, [global_orient, hand_pose, betas, wrist], iterations))
-    for free_fingers, params, steps in stages:
-        optimiser = torch.optim.Adam(params, lr=0.05)
-        for _ in range(steps):
-            optimiser.zero_grad()
-            loss_fn(free_fingers).backward()
-            optimiser.step()
+    def run(self, iterations: int) -> None:
+        """Root, wrist and shape first, then everything; the wrist is re-solved in closed form
+        between stages (depth follows the hand's size only slowly under gradient steps)."""
+        angles, metres, shape = LEARNING_RATES["angles"], LEARNING_RATES["metres"], LEARNING_RATES["betas"]
+        first = [(self.global_orient, angles), (self.wrist, metres), (self.betas, shape)]
+        full = first + [(self.hand_pose, angles)]
+        half = max(5, iterations // 2)
+        for free_fingers, params, steps in ((False, first, max(10, iterations // 3)), (True, full, half),
+                                            (True, full, iterations - half)):
+            self._resolve_wrist()
+            optimiser = torch.optim.Adam([{"params": [p], "lr": lr} for p, lr in params])
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps, eta_min=0.0)
+            for _ in range(steps):
+                optimiser.zero_grad()
+                self.loss(free_fingers).backward()
+                optimiser.step()
+                schedule.step()
 
-    with torch.no_grad():
-        joints = joints_of(global_orient, hand_pose, betas, wrist)
-        proj = focal * joints[..., :2] / joints[..., 2:].clamp_min(1e-3) + centre
-        residual = (proj - kp2d).norm(dim=-1).mean(-1)
-        transl = wrist - model.wrist_rest(betas.double()).float().expand(m, 3)
-    confidence = torch.exp(-residual / (0.1 * size_px))
-    hand = CameraSpaceHand(
-        side=track.side, frame_indices=track.frame_indices.astype(np.int64),
-        global_orient=global_orient.detach().double().numpy(), hand_pose=hand_pose.detach().double().numpy(),
-        betas=betas.detach().double().expand(m, 10).numpy().copy(), transl=transl.double().numpy(),
-        confidence=confidence.double().numpy())
-    return hand, residual.double().numpy()
+    def _resolve_wrist(self) -> None:
+        with torch.no_grad():
+            joints = self.joints()
+            self.wrist.copy_(solve_translation(joints - joints[:, :1], self.kp2d, self.focal, self.centre))
+
+    def result(self) -> tuple[CameraSpaceHand, np.ndarray]:
+        m = self.m
+        with torch.no_grad():
+            residual = (self.project(self.joints()) - self.kp2d).norm(dim=-1).mean(-1)
+            transl = self.wrist - self.model.wrist_rest(self.betas.double()).float().expand(m, 3)
+        confidence = torch.exp(-residual / (0.1 * _hand_size_px(self.kp2d)))
+        hand = CameraSpaceHand(
+            side=self.track.side, frame_indices=self.track.frame_indices.astype(np.int64),
+            global_orient=self.global_orient.detach().double().numpy(),
+            hand_pose=self.hand_pose.detach().double().numpy(),
+            betas=self.betas.detach().double().expand(m, 10).numpy().copy(), transl=transl.double().numpy(),
+            confidence=confidence.double().numpy())
+        return hand, residual.double().numpy()
 
 
 def _robust(err: torch.Tensor, delta: float = 3.0) -> torch.Tensor:
@@ -267,5 +331,5 @@ def fit_tracks(tracks: dict[str, HandTrack], focal: float, image_size: tuple[int
             for side, track in tracks.items()}
 
 
-__all__ = ["JointSkinner", "finger_axes", "fit_track", "fit_tracks", "joint_limit_penalty",
-           "ray_rotation", "solve_translation"]
+__all__ = ["DEFAULT_WEIGHTS", "JointSkinner", "finger_axes", "fit_track", "fit_tracks", "joint_limit_penalty",
+           "solve_translation"]

@@ -75,10 +75,12 @@ def load_regressor(checkpoint: str | Path, model_config: str | Path | None = Non
     state = strip_prefixes(extract_state_dict(load_checkpoint(checkpoint), source=str(checkpoint)))
     _check_mano_buffers(state, source=str(checkpoint))
     state = {k: v for k, v in state.items() if not k.startswith("mano.")}
+    # Built on the meta device and the checked tensors adopted (assign) instead of copied: no second 2.8 GB.
     with torch.device("meta"):
         model = HaworRegressor(cfg)
-    load_state_dict_strict(model, state, source=f"{checkpoint} (config {config_path})")
-    # Built on the meta device, so the checked tensors are adopted instead of copied (no second 2.8 GB).
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*non-meta parameter.*meta parameter")  # the check's no-op copy
+        load_state_dict_strict(model, state, source=f"{checkpoint} (config {config_path})")
     model.load_state_dict(state, strict=True, assign=True)
     return model.float().eval()
 
@@ -198,7 +200,11 @@ class HandRegressor:
         frame_indices, boxes, scores = _validate_track(track)
         if len(frame_indices) == 0:
             return _empty_prediction(track.side, frame_indices)
-        height, width = np.asarray(read(int(frame_indices[0]))).shape[:2]
+        first = np.asarray(read(int(frame_indices[0])))
+        if first.ndim != 3 or first.shape[2] != 3 or first.dtype != np.uint8:
+            raise HaworInputError(f"frames: expected RGB uint8 (H, W, 3) images, frame {int(frame_indices[0])} "
+                                  f"is {first.dtype} {first.shape}; convert it (e.g. drop alpha) first.")
+        height, width = first.shape[:2]
         usable = _usable_boxes(boxes, width, height)
         skipped = frame_indices[~usable]
         if len(skipped):

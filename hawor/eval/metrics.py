@@ -60,6 +60,39 @@ def wa_mpjpe(pred: np.ndarray, gt: np.ndarray, chunk: int = DEFAULT_CHUNK, with_
 def camera_ate(T_world_cam_pred: np.ndarray, T_world_cam_gt: np.ndarray, with_scale: bool = True) -> float:
     """Absolute trajectory error: RMSE of camera centres (N, 4, 4) camera-to-world after Umeyama alignment."""
     p, g = _t(T_world_cam_pred)[:, :3, 3], _t(T_world_cam_gt)[:, :3, 3]
-    s, R, t = umeyama(p, g, with_scale=with_scale)
-    residual = (s * p @ R.T + t - g).numpy()
+    if with_scale and float(((p - p.mean(0)) ** 2).sum()) < 1e-18:
+        residual = (g - g.mean(0)).numpy()  # a static estimate: the best similarity collapses it to a point
+    else:
+        s, R, t = umeyama(p, g, with_scale=with_scale)
+        residual = (s * p @ R.T + t - g).numpy()
     return float(np.sqrt((residual ** 2).sum(-1).mean()))
+
+
+def evaluate_world(pred, gt, sides=("left", "right"), chunk: int = DEFAULT_CHUNK) -> dict:
+    """Compare a result with ground truth stored under the same keys (``{h}_joints``, ``{h}_valid``,
+    ``{h}_observed`` = visible in the image, optionally ``T_world_cam``); both may be npz files or dicts.
+
+    Per hand, over frames valid in both: W-MPJPE, WA-MPJPE and PA-MPJPE (mean, mm), the number of
+    frames compared and ``observed_fraction`` (frames the result observed / frames the hand is visible
+    in the ground truth). Camera ATE (with scale, metres) when both hold ``T_world_cam``.
+    """
+    out: dict = {}
+    for side in sides:
+        key = f"{side}_joints"
+        if key not in gt or key not in pred:
+            continue
+        gt_valid = np.asarray(gt[f"{side}_valid"], bool)
+        visible = np.asarray(gt[f"{side}_observed"], bool) if f"{side}_observed" in gt else gt_valid
+        both = gt_valid & np.asarray(pred[f"{side}_valid"], bool)
+        row = {"frames": int(both.sum()),
+               "observed_fraction": float((np.asarray(pred[f"{side}_observed"], bool) & visible).sum()
+                                          / max(int(visible.sum()), 1))}
+        if both.sum() >= 2:
+            p, g = np.asarray(pred[key], np.float64)[both], np.asarray(gt[key], np.float64)[both]
+            row.update({"w_mpjpe_mm": 1000 * float(w_mpjpe(p, g, chunk).mean()),
+                        "wa_mpjpe_mm": 1000 * float(wa_mpjpe(p, g, chunk).mean()),
+                        "pa_mpjpe_mm": 1000 * float(pa_mpjpe(p, g).mean())})
+        out[side] = row
+    if "T_world_cam" in gt and "T_world_cam" in pred and len(gt["T_world_cam"]) == len(pred["T_world_cam"]):
+        out["camera_ate_m"] = camera_ate(pred["T_world_cam"], gt["T_world_cam"], with_scale=True)
+    return out

@@ -56,10 +56,10 @@ def resolve_backend(backend: str = "auto") -> str:
 def model_file(side: str, backend: str) -> Path:
     """Path of the model file for a side ('left'/'right') and a resolved backend ('mano'/'open')."""
     if backend == "open":
+        from hawor.hands.open_hand import ensure_open_hand
+
         path = weight_path(f"open_hand_{side}")
-        if not path.is_file():
-            from hawor.hands.open_hand import ensure_open_hand  # generated on first use, deterministic
-            ensure_open_hand(path.parent)
+        ensure_open_hand(path.parent)  # (re)generates a missing or stale file; ~0.2 s when current
         return path
     return weight_path(f"mano_{side}")
 

@@ -43,6 +43,16 @@ class InfillerConfig:
         names = cls.__dataclass_fields__.keys()
         return cls(**{k: values[k] for k in names if k in values})
 
+    @classmethod
+    def from_state_dict(cls, state: dict, nhead: int = 8, dropout: float = 0.05) -> "InfillerConfig":
+        """Sizes read off the tensor shapes of an official-layout state dict (the head count is not
+        visible in any shape, so it is an argument)."""
+        pe = state["pos_embedding.pe"]
+        layers = {k.split(".")[1] for k in state if k.startswith("att_layers.")}
+        return cls(seq_len=pe.shape[0], d_model=pe.shape[-1], input_dim=state["input_layer.weight"].shape[1] - 1,
+                   out_dim=state["decoder.weight"].shape[0], d_hid=state["pff_layers.0.network.0.weight"].shape[0],
+                   nlayers=len(layers), nhead=nhead, dropout=dropout)
+
 
 class SinusoidalPositionalEncoding(nn.Module):
     """Adds a stored sin/cos table ``pe`` (seq_len, 1, d_model): sin on even, cos on odd channels."""

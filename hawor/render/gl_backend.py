@@ -34,7 +34,7 @@ class GLBackend:
 
     def render(self, meshes: list[Mesh], K: np.ndarray, T_world_cam: np.ndarray, lights: Lights,
                want_masks: bool):
-        """-> (rgb linear premultiplied (H, W, 3), coverage (H, W) in [0, 1], depth (H, W), masks | None)."""
+        """-> (sRGB premultiplied (H, W, 3) uint8, coverage (H, W) uint8, depth (H, W) float32, masks | None)."""
         scene = pyrender.Scene(bg_color=[0.0, 0.0, 0.0, 0.0], ambient_light=[lights.ambient] * 3)
         nodes = [scene.add(_to_pyrender(mesh)) for mesh in meshes]
         cam_pose = T_world_cam @ CV_TO_GL
@@ -44,13 +44,10 @@ class GLBackend:
             scene.add(pyrender.DirectionalLight(color=np.ones(3), intensity=intensity),
                       pose=cam_pose @ _light_pose_gl(direction_cam))
         color, depth = self._renderer.render(scene, flags=pyrender.RenderFlags.RGBA)
-        color = color.astype(np.float32) / 255.0
         masks = self._masks(scene, nodes, depth) if want_masks else None
-        # pyrender writes sRGB, and MSAA resolves edge pixels against the transparent clear colour, so rgb
-        # is premultiplied by alpha; hand back linear light premultiplied by coverage.
-        alpha = color[..., 3]
-        straight = color[..., :3] / np.maximum(alpha, 1e-6)[..., None]
-        return to_linear(np.clip(straight, 0.0, 1.0)) * alpha[..., None], alpha, depth.astype(np.float32), masks
+        # pyrender writes sRGB, and MSAA resolves edge pixels against the transparent clear colour,
+        # so rgb comes premultiplied by its coverage (alpha)
+        return color[..., :3], color[..., 3], depth, masks
 
     def _masks(self, scene, nodes, depth) -> np.ndarray:
         # Pure colours (components 0 or 255) survive MSAA edge blending: a half-covered pixel is nearer
@@ -61,8 +58,8 @@ class GLBackend:
             colors = {node: _PURE[0] for node in nodes}
             colors.update({nodes[i]: _PURE[1 + i - start] for i in group})
             seg, _ = self._renderer.render(scene, flags=_SEG_FLAGS, seg_node_map=colors)
-            dist = ((seg[:, :, None, :].astype(np.int32) - _PURE[None, None].astype(np.int32)) ** 2).sum(-1)
-            label = dist.argmin(-1)
+            bits = seg > 127  # nearest pure colour; _PURE[i] has bits (i >> 2, i >> 1, i) & 1
+            label = 4 * bits[..., 0] + 2 * bits[..., 1] + bits[..., 2]
             for i in group:
                 masks[i] = (label == 1 + i - start) & (depth > 0)
         return masks

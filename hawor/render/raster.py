@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hawor.render.scene import Lights, Mesh, to_linear, vertex_normals
+from hawor.render.scene import Lights, Mesh, to_linear, to_srgb_uint8, vertex_normals
 
 ZNEAR = 0.01
 _MAX_CANDIDATES = 2_000_000  # pixel-triangle pairs tested at once (bounds memory)
@@ -28,7 +28,7 @@ class NumpyBackend:
 
     def render(self, meshes: list[Mesh], K: np.ndarray, T_world_cam: np.ndarray, lights: Lights,
                want_masks: bool):
-        """-> (rgb_linear (H, W, 3), coverage (H, W), depth (H, W), masks (N, H, W) | None)."""
+        """-> (sRGB (H, W, 3) uint8, coverage (H, W) uint8 (0 or 255), depth (H, W) float32, masks | None)."""
         H, W = self.height, self.width
         R, t = T_world_cam[:3, :3], T_world_cam[:3, 3]
         tris, cols, ids = [], [], []
@@ -43,17 +43,17 @@ class NumpyBackend:
         pix, z, frag_col, frag_face = _rasterise(tri, col, K, H, W)
 
         depth = np.zeros(H * W, np.float32)
-        rgb = np.zeros((H * W, 3), np.float32)
+        rgb = np.zeros((H * W, 3), np.uint8)
         label = np.full(H * W, -1)
         if len(pix):
             order = np.lexsort((z, pix))
             first = order[np.r_[True, pix[order][1:] != pix[order][:-1]]]
             depth[pix[first]] = z[first]
-            rgb[pix[first]] = frag_col[first]
+            rgb[pix[first]] = to_srgb_uint8(frag_col[first])
             label[pix[first]] = mesh_id[frag_face[first]]
         depth, rgb, label = depth.reshape(H, W), rgb.reshape(H, W, 3), label.reshape(H, W)
         masks = np.stack([label == i for i in range(len(meshes))]) if want_masks else None
-        return rgb, (depth > 0).astype(np.float32), depth, masks
+        return rgb, np.where(depth > 0, 255, 0).astype(np.uint8), depth, masks
 
 
 def _shaded_triangles(mesh: Mesh, v_cam: np.ndarray, lights: Lights):

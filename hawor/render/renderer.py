@@ -18,8 +18,7 @@ import numpy as np
 
 from hawor.errors import HaworInputError
 from hawor.render.raster import NumpyBackend
-from hawor.render.scene import Lights, Mesh, RenderResult, background_image, to_linear, to_srgb_uint8, \
-    validate_camera
+from hawor.render.scene import Lights, Mesh, RenderResult, background_image, validate_camera
 
 log = logging.getLogger(__name__)
 BACKENDS = ("auto", "egl", "numpy")
@@ -84,11 +83,12 @@ class OffscreenRenderer:
         if not meshes:
             depth = np.zeros((self.height, self.width), np.float32)
             masks = np.zeros((0, self.height, self.width), bool) if return_masks else None
-            return RenderResult(to_srgb_uint8(to_linear(bg)), depth, masks, self.backend)
-        rgb_lin, coverage, depth, masks = self._impl.render(meshes, K, T, lights or self.lights, return_masks)
-        # rgb_lin is premultiplied by coverage; compose over the background in linear light
-        out = rgb_lin + (1.0 - coverage[..., None]) * to_linear(bg)
-        return RenderResult(to_srgb_uint8(out), depth, masks, self.backend)
+            rgb = np.broadcast_to(np.clip(bg + 0.5, 0, 255).astype(np.uint8), (self.height, self.width, 3))
+            return RenderResult(rgb.copy(), depth, masks, self.backend)
+        rgb, coverage, depth, masks = self._impl.render(meshes, K, T, lights or self.lights, return_masks)
+        # rgb is sRGB premultiplied by coverage (the way GL's multisample resolve leaves it)
+        out = rgb + (1.0 - coverage[..., None] / np.float32(255.0)) * bg
+        return RenderResult(np.clip(out + 0.5, 0, 255).astype(np.uint8), depth, masks, self.backend)
 
     def close(self) -> None:
         """Free the GL context (safe to call twice)."""

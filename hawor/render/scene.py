@@ -113,14 +113,14 @@ def validate_camera(K, T_world_cam) -> tuple[np.ndarray, np.ndarray]:
 
 
 def background_image(background, height: int, width: int) -> np.ndarray:
-    """A colour ((3,) floats in [0, 1] or uint8) or an (H, W, 3) uint8 image -> (H, W, 3) float in [0, 1]."""
+    """A colour ((3,) floats in [0, 1] or uint8) or an (H, W, 3) image (uint8, or floats in [0, 1])
+    -> (H, W, 3) or (3,) float32 sRGB in [0, 255]."""
     bg = np.asarray(background)
     if bg.ndim == 3:
         if bg.shape != (height, width, 3):
             raise HaworInputError(f"background image of shape {bg.shape}: expected ({height}, {width}, 3) RGB.")
-        return bg.astype(np.float32) / (255.0 if bg.dtype == np.uint8 else 1.0)
-    color = _as_unit_rgb(bg, 1)
-    return np.broadcast_to(color.astype(np.float32), (height, width, 3))
+        return bg.astype(np.float32) * (1.0 if bg.dtype == np.uint8 else 255.0)
+    return (_as_unit_rgb(bg, 1) * 255.0).astype(np.float32)
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:

@@ -83,10 +83,27 @@ def estimate_camera(video: str | Path | Iterable[np.ndarray], K: np.ndarray | No
         from hawor.slam.droid import run_droid_slam
 
         traj = run_droid_slam(frames, K, hand_masks=hand_masks)
-        traj.method = f"droid ({why})" + (f", {traj.method}" if traj.method else "")
-        return traj
-    traj = _classical(frames, K, image_size, hand_masks, hands, scale, options)
-    traj.method = f"classical ({why}); {traj.method}"
+        unscaled = _droid_map(traj, image_size)
+    else:
+        from hawor.slam.classical import estimate_classical
+
+        unscaled = estimate_classical(frames, K, hand_masks=hand_masks, options=options)
+        traj = CameraTrajectory(unscaled.T_world_cam, K, 1.0, unscaled.keyframes,
+                                disps=keyframe_disparities(unscaled, image_size), timings=dict(unscaled.timings))
+    traj.warnings = list(unscaled.warnings)
+    n = len(traj)
+    if n < MIN_FRAMES:
+        traj.warnings.insert(0, f"the video has only {n} frames (< {MIN_FRAMES}): too short to estimate camera "
+                             "motion; identity camera poses")
+        traj.T_world_cam = np.tile(np.eye(4), (n, 1, 1))
+    scale_start = time.perf_counter()
+    s, scale_method, scale_warnings = _metric_scale(scale, traj, unscaled, frames, K, image_size, hand_masks, hands)
+    traj.timings["scale"] = time.perf_counter() - scale_start
+    traj.T_world_cam = traj.T_world_cam.copy()
+    traj.T_world_cam[:, :3, 3] *= s
+    traj.scale = s
+    traj.warnings += scale_warnings
+    traj.method = f"{chosen} ({why}); scale: {scale_method}"
     log.info("camera: %s in %.1f s", traj.method, time.perf_counter() - start)
     for w in traj.warnings:
         log.warning("camera: %s", w)
@@ -126,47 +143,88 @@ def _choose_backend(backend: str) -> tuple[str, str]:
     return "classical", "no droid.pth"
 
 
-def _classical(frames, K, image_size, hand_masks, hands, scale, options) -> CameraTrajectory:
-    from hawor.slam.classical import estimate_classical
+def _metric_scale(scale, traj: CameraTrajectory, unscaled, frames, K, image_size, hand_masks, hands):
+    """(scale, method, warnings): a given number; Metric3D when its weights are present and the frames
+    can be read again; else the hand-anchored estimate (`scale_hand`)."""
     from hawor.slam.scale_hand import estimate_hand_scale, hand_joints_camera
 
-    result = estimate_classical(frames, K, hand_masks=hand_masks, options=options)
-    n = len(result.T_world_cam)
-    warnings = list(result.warnings)
-    if n < MIN_FRAMES:
-        warnings.insert(0, f"the video has only {n} frames (< {MIN_FRAMES}): too short to estimate camera "
-                        "motion; identity camera poses")
-        result.T_world_cam = np.tile(np.eye(4), (n, 1, 1))
-    if isinstance(scale, str):
-        if scale != "auto":
-            raise HaworInputError(f"scale '{scale}': expected 'auto' or a positive number")
-        joints = hand_joints_camera(hands) if hands is not None else None
-        est = estimate_hand_scale(result.T_world_cam, result.points_world, result.observations, K, image_size,
-                                  joints_cam=joints, hand_masks=hand_masks)
-        s, scale_method = est.scale, f"scale: {est.method}"
-        warnings += est.warnings
-    else:
+    if not isinstance(scale, str):
         s = float(scale)
         if not s > 0:
             raise HaworInputError(f"scale {scale}: the metric scale must be a positive number")
-        scale_method = "scale: given"
-    T = result.T_world_cam.copy()
-    T[:, :3, 3] *= s
-    return CameraTrajectory(T, K, s, result.keyframes, scale_method, warnings,
-                            disps=keyframe_disparities(result, image_size))
+        return s, "given", []
+    if scale != "auto":
+        raise HaworInputError(f"scale '{scale}': expected 'auto' or a positive number")
+    warnings = []
+    reader = _keyframe_reader(frames, traj.keyframes)
+    if reader is not None and traj.disps is not None and len(traj.disps) and np.any(traj.disps > 0):
+        from hawor.depth.weights import find_metric3d_weights
+
+        if find_metric3d_weights() is not None:
+            from hawor.depth.predictor import Metric3DPredictor
+            from hawor.depth.scale import estimate_scale_metric3d
+
+            masks = None if hand_masks is None else (lambda k: hand_masks.resized(int(traj.keyframes[k]), image_size))
+            est = estimate_scale_metric3d(Metric3DPredictor.from_weights(), reader, traj.disps, float(K[0, 0]), masks)
+            if est.ok:
+                return float(est.scale), "metric3d", list(est.warnings)
+            warnings.append("Metric3D gave no scale (no scene at arm's reach); falling back to the hands")
+    joints = hand_joints_camera(hands) if hands is not None else None
+    est = estimate_hand_scale(traj.T_world_cam, unscaled.points_world, unscaled.observations, K, image_size,
+                              joints_cam=joints, hand_masks=hand_masks)
+    return est.scale, est.method, warnings + est.warnings
 
 
-def droid_image_size(width: int, height: int) -> tuple[int, int]:
-    """DROID's working size (w, h): area-preserving resize to 384*512 pixels, cropped to multiples of 8."""
-    f = np.sqrt(384 * 512 / (width * height))
-    w1, h1 = int(width * f), int(height * f)
-    return w1 - w1 % 8, h1 - h1 % 8
+def _keyframe_reader(frames, keyframes):
+    """read(k) -> RGB frame of keyframe k, when the frames can be read again (a path or a sequence)."""
+    if isinstance(frames, Path):
+        from hawor.io.video import VideoReader
+
+        cache = {}
+
+        def read(k: int) -> np.ndarray:
+            if not cache:  # one decoding pass for all keyframes Metric3D asks for
+                cache.update(zip(range(len(keyframes)), VideoReader(frames).read([int(f) for f in keyframes])))
+            return cache[k]
+        return read
+    if isinstance(frames, (list, tuple, np.ndarray)):
+        return lambda k: np.asarray(frames[int(keyframes[k])])
+    return None
+
+
+def _droid_map(traj: CameraTrajectory, image_size: tuple[int, int]):
+    """The DROID keyframe disparities as sparse map points for the hand-anchored scale."""
+    from hawor.slam.classical import ClassicalResult
+    from hawor.slam.droid import working_size
+
+    (w1, h1), (w, h) = working_size(*image_size)
+    sx, sy = w1 / image_size[0], h1 / image_size[1]
+    n = len(traj)
+    observations = [(np.zeros((0, 2), np.float32), np.zeros(0, np.int64)) for _ in range(n)]
+    points = []
+    count = 0
+    ys, xs = np.mgrid[2:h:4, 2:w:4]  # every 4th pixel of the working grid is plenty for a median
+    K_work = np.array([[traj.K[0, 0] * sx, 0, traj.K[0, 2] * sx], [0, traj.K[1, 1] * sy, traj.K[1, 2] * sy], [0, 0, 1]])
+    for k, f in enumerate(np.asarray(traj.keyframes)[: 0 if traj.disps is None else len(traj.disps)]):
+        d = traj.disps[k][ys, xs]
+        ok = d > 1e-6
+        z = 1.0 / d[ok]
+        cam = np.stack([(xs[ok] - K_work[0, 2]) / K_work[0, 0] * z, (ys[ok] - K_work[1, 2]) / K_work[1, 1] * z, z], 1)
+        points.append(cam @ traj.T_world_cam[f, :3, :3].T + traj.T_world_cam[f, :3, 3])
+        xy = np.stack([xs[ok] / sx, ys[ok] / sy], 1).astype(np.float32)
+        observations[f] = (xy, np.arange(count, count + len(z)))
+        count += len(z)
+    pts = np.concatenate(points) if points else np.zeros((0, 3))
+    return ClassicalResult(traj.T_world_cam, np.asarray(traj.keyframes, np.int64), pts, observations,
+                           np.full(n, "droid", dtype=object), list(traj.warnings))
 
 
 def keyframe_disparities(result, image_size: tuple[int, int]) -> np.ndarray:
     """(K, h, w) float32 sparse unscaled disparity of the keyframes at DROID's working size (0 = unknown)."""
-    w1, h1 = droid_image_size(*image_size)
-    disps = np.zeros((len(result.keyframes), h1, w1), np.float32)
+    from hawor.slam.droid import working_size
+
+    (w1, h1), (w, h) = working_size(*image_size)
+    disps = np.zeros((len(result.keyframes), h, w), np.float32)
     sx, sy = w1 / image_size[0], h1 / image_size[1]
     for k, f in enumerate(result.keyframes):
         xy, pidx = result.observations[f]
@@ -176,6 +234,6 @@ def keyframe_disparities(result, image_size: tuple[int, int]) -> np.ndarray:
         z = result.points_world[pidx] @ T_cw[2, :3] + T_cw[2, 3]
         x = np.floor(xy[:, 0] * sx).astype(int)
         y = np.floor(xy[:, 1] * sy).astype(int)
-        ok = (z > 0) & (x >= 0) & (x < w1) & (y >= 0) & (y < h1)
+        ok = (z > 0) & (x >= 0) & (x < w) & (y >= 0) & (y < h)
         disps[k, y[ok], x[ok]] = 1.0 / z[ok]
     return disps

@@ -12,8 +12,8 @@ identity poses, a camera that only rotates gives rotations from homographies, ea
 """
 from __future__ import annotations
 
-import logging
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -25,8 +25,6 @@ from scipy.spatial.transform import Rotation, Slerp
 from hawor.errors import HaworInputError
 from hawor.slam.keyframes import KLTTracker, TrackerOptions, TrackingResult
 
-log = logging.getLogger(__name__)
-
 
 @dataclass
 class ClassicalOptions:
@@ -34,12 +32,15 @@ class ClassicalOptions:
 
     work_long_side: int = 640  # frames are tracked at this long side (never upsampled)
     mask_dilation_px: int = 6
-    match_overlap: int = 6  # each keyframe is matched to this many following keyframes
+    match_overlap: int = 12  # each keyframe is matched to this many following keyframes
     min_pair_matches: int = 30
+    min_ransac_trials: int = 20
     min_pnp_inliers: int = 15
-    pnp_reproj_px: float = 2.0
+    pnp_reproj_px: float = 1.0
     static_motion_px: float = 1.0  # below this largest median displacement the camera is static
     min_model_keyframes: int = 3
+    init_min_tri_angle: float = 2.0  # degrees; COLMAP halves it when no initial pair qualifies
+    min_tri_angle: float = 0.5  # degrees (head-mounted baselines are a few centimetres), for triangulating and keeping points
     num_threads: int = -1
     tracker: TrackerOptions = field(default_factory=TrackerOptions)
 
@@ -64,6 +65,7 @@ class ClassicalResult:
     observations: list[tuple[np.ndarray, np.ndarray]]
     posed_by: np.ndarray
     warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: tracking, mapping (incl. PnP)
 
 
 def work_size(width: int, height: int, long_side: int) -> tuple[int, int]:
@@ -110,7 +112,7 @@ def grey_video_frames(path: str | Path, long_side: int) -> Iterator[tuple[np.nda
         stream.thread_type = "AUTO"
         try:
             for frame in container.decode(stream):
-                yield frame.reformat(width=wk, height=hk, format="gray", interpolation="AREA").to_ndarray(), info.size
+                yield frame.reformat(width=wk, height=hk, format="gray", interpolation="BILINEAR").to_ndarray(), info.size
         except av.error.FFmpegError as exc:
             raise HaworInputError(f"video {path}: decoding failed ({exc}); the file is corrupt or truncated. "
                                   "Re-encode or re-download it.") from exc
@@ -151,7 +153,9 @@ def estimate_classical(frames: Iterable[np.ndarray] | str | Path, K: np.ndarray,
     K = np.asarray(K, np.float64)
     grey = grey_video_frames(frames, opt.work_long_side) if isinstance(frames, (str, Path)) \
         else grey_frames(frames, opt.work_long_side)
+    start = time.perf_counter()
     tracks, size, sxy = track_frames(grey, hand_masks, opt)
+    tracked = time.perf_counter()
     n = len(tracks.frames)
     K_work = K.copy()
     K_work[0] *= sxy[0]
@@ -169,13 +173,14 @@ def estimate_classical(frames: Iterable[np.ndarray] | str | Path, K: np.ndarray,
         return empty
     result = None
     if len(kfs) >= opt.min_model_keyframes:
-        result = _map_and_resect(tracks, K_work, sxy, opt, size)
+        result = _map_and_resect(tracks, K_work, sxy, opt)
     if result is None:
         result = _rotation_only(tracks, K_work)
     missing_texture = n - int(np.sum(tracks.texture_ok))
     if missing_texture:
         result.warnings.append(f"{missing_texture} of {n} frames had no trackable texture; "
                                "their poses are interpolated")
+    result.timings = {"tracking": tracked - start, "mapping": time.perf_counter() - tracked}
     return result
 
 
@@ -186,29 +191,21 @@ def _no_obs() -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------------------------------
 # mapping
 
-def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray, opt: ClassicalOptions,
-                    size: tuple[int, int]) -> ClassicalResult | None:
-    kfs = tracks.keyframes
+def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
+                    opt: ClassicalOptions) -> ClassicalResult | None:
+    """Map the keyframes with COLMAP, then pose every frame."""
     with tempfile.TemporaryDirectory(prefix="hawor_sfm_") as tmp:
-        recs = _run_colmap(tracks, K_work, sxy, opt, Path(tmp))
-    if not recs:
+        db_path = _write_database(tracks, K_work, opt, Path(tmp))
+        mapped = _colmap_model(_run_colmap(db_path, opt), tracks, opt)
+    if mapped is None:
         return None
-    rec = max(recs.values(), key=lambda r: r.num_reg_images())
-    if rec.num_reg_images() < opt.min_model_keyframes:
-        return None
-    track_to_point, points = _track_points(rec, tracks)
-    warn = []
-    if len(recs) > 1:
-        warn.append(f"the reconstruction split into {len(recs)} models; kept the largest "
-                    f"({rec.num_reg_images()} of {len(kfs)} keyframes) and re-registered the other frames by PnP")
+    kf_poses, track_to_point, points, warn = mapped
     n = len(tracks.frames)
     T_cam_world = np.full((n, 4, 4), np.nan)
     posed_by = np.full(n, "interpolated", dtype=object)
-    for image in rec.images.values():
-        if image.has_pose:
-            f = kfs[image.image_id - 1]
-            T_cam_world[f] = _rigid_to_matrix(image.cam_from_world())
-            posed_by[f] = "sfm"
+    for f, T in kf_poses.items():
+        T_cam_world[f] = T
+        posed_by[f] = "sfm"
     observations = []
     for f, ft in enumerate(tracks.frames):
         pidx = track_to_point.get_many(ft.ids)
@@ -216,19 +213,38 @@ def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
         observations.append(((ft.xy[ok] / sxy).astype(np.float32), pidx[ok]))
         if posed_by[f] == "sfm":
             continue
-        T = _pnp(points[pidx[ok]], ft.xy[ok], K_work, _nearest_pose(T_cam_world, f), opt)
+        T = _pnp(points[pidx[ok]], ft.xy[ok], K_work, opt)
         if T is not None:
             T_cam_world[f] = T
             posed_by[f] = "pnp"
-    T_world_cam = _fill_and_invert(T_cam_world)
+    T_world_cam = _fill_and_invert(T_cam_world, tracks, K_work)
     unresolved = int(np.sum(posed_by == "interpolated"))
     if unresolved:
-        warn.append(f"{unresolved} of {n} frames could not be registered and were interpolated")
-    return _normalise(T_world_cam, points, observations, posed_by, np.asarray(kfs, np.int64), warn)
+        warn.append(f"{unresolved} of {n} frames could not be registered: rotation from frame-to-frame "
+                    "homographies, position interpolated")
+    return _normalise(T_world_cam, points, observations, posed_by, np.asarray(tracks.keyframes, np.int64), warn)
 
 
-def _run_colmap(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray, opt: ClassicalOptions,
-                tmp: Path) -> dict:
+def _colmap_model(recs: dict, tracks: TrackingResult, opt: ClassicalOptions):
+    """Keyframe poses, track -> point map and points of the largest COLMAP model, or None."""
+    if not recs:
+        return None
+    rec = max(recs.values(), key=lambda r: r.num_reg_images())
+    if rec.num_reg_images() < opt.min_model_keyframes:
+        return None
+    kfs = tracks.keyframes
+    track_to_point, points = _track_points(rec, tracks)
+    warn = []
+    if len(recs) > 1:
+        warn.append(f"the reconstruction split into {len(recs)} models; kept the largest "
+                    f"({rec.num_reg_images()} of {len(kfs)} keyframes) and re-registered the other frames by PnP")
+    poses = {kfs[im.image_id - 1]: _rigid_to_matrix(im.cam_from_world()) for im in rec.images.values() if im.has_pose}
+    return poses, track_to_point, points, warn
+
+
+def _write_database(tracks: TrackingResult, K_work: np.ndarray, opt: ClassicalOptions,
+                    tmp: Path) -> Path:
+    """COLMAP database of the keyframes' tracks and their verified pairs."""
     import pycolmap
 
     kfs = tracks.keyframes
@@ -252,7 +268,9 @@ def _run_colmap(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray, opt
         db.write_keypoints(image_id, tracks.frames[f].xy.astype(np.float32))
     tvg_options = pycolmap.TwoViewGeometryOptions()
     tvg_options.ransac.max_error = 2.0
-    pairs = 0
+    # forward-backward-checked KLT matches are mostly inliers, so few RANSAC trials suffice
+    tvg_options.ransac.min_num_trials = opt.min_ransac_trials
+    tvg_options.ransac.dyn_num_trials_multiplier = 1.0 if opt.min_ransac_trials < 100 else 3.0
     for a in range(len(kfs)):
         fa = tracks.frames[kfs[a]]
         for b in range(a + 1, min(a + 1 + opt.match_overlap, len(kfs))):
@@ -265,10 +283,13 @@ def _run_colmap(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray, opt
             geom = pycolmap.estimate_calibrated_two_view_geometry(
                 camera, fa.xy.astype(np.float64), camera, fb.xy.astype(np.float64), matches, tvg_options)
             db.write_two_view_geometry(a + 1, b + 1, geom)
-            pairs += 1
     db.close()
-    if pairs == 0:
-        return {}
+    return db_path
+
+
+def _run_colmap(db_path: Path, opt: ClassicalOptions) -> dict:
+    import pycolmap
+
     options = pycolmap.IncrementalPipelineOptions()
     options.ba_refine_focal_length = False
     options.ba_refine_extra_params = False
@@ -277,17 +298,23 @@ def _run_colmap(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray, opt
     options.min_model_size = opt.min_model_keyframes
     options.num_threads = opt.num_threads
     options.random_seed = 0
-    options.mapper.init_min_tri_angle = 4.0
+    options.mapper.init_min_tri_angle = opt.init_min_tri_angle
+    options.mapper.filter_min_tri_angle = opt.min_tri_angle
+    options.triangulation.min_angle = opt.min_tri_angle
     options.mapper.init_min_num_inliers = 50
     options.mapper.abs_pose_refine_focal_length = False
     options.mapper.abs_pose_refine_extra_params = False
     options.mapper.num_threads = opt.num_threads
     options.mapper.random_seed = 0
-    out = tmp / "sparse"
+    out = db_path.parent / "sparse"
     out.mkdir()
-    # COLMAP prints through glog; keep its chatter out of the user's terminal
-    pycolmap.logging.minloglevel = 2
-    return pycolmap.incremental_mapping(db_path, tmp, out, options)
+    # COLMAP logs through glog; a failed mapping is handled (and reported) by the caller
+    level = pycolmap.logging.minloglevel
+    pycolmap.logging.minloglevel = 3
+    try:
+        return pycolmap.incremental_mapping(db_path, db_path.parent, out, options)
+    finally:
+        pycolmap.logging.minloglevel = level
 
 
 class _IdMap:
@@ -330,15 +357,7 @@ def _rigid_to_matrix(rigid) -> np.ndarray:
     return T
 
 
-def _nearest_pose(T_cam_world: np.ndarray, f: int) -> np.ndarray | None:
-    posed = np.flatnonzero(~np.isnan(T_cam_world[:, 0, 0]))
-    if len(posed) == 0:
-        return None
-    return T_cam_world[posed[np.argmin(np.abs(posed - f))]]
-
-
-def _pnp(obj: np.ndarray, img: np.ndarray, K: np.ndarray, guess: np.ndarray | None,
-         opt: ClassicalOptions) -> np.ndarray | None:
+def _pnp(obj: np.ndarray, img: np.ndarray, K: np.ndarray, opt: ClassicalOptions) -> np.ndarray | None:
     """T_cam_world (4, 4) from 2D-3D correspondences, or None when too few inliers support it."""
     if len(obj) < max(opt.min_pnp_inliers, 6):
         return None
@@ -356,25 +375,70 @@ def _pnp(obj: np.ndarray, img: np.ndarray, K: np.ndarray, guess: np.ndarray | No
     return T
 
 
-def _fill_and_invert(T_cam_world: np.ndarray) -> np.ndarray:
-    """Camera-to-world poses; unposed frames interpolated (slerp + lerp of the camera centre) or held."""
+def _fill_and_invert(T_cam_world: np.ndarray, tracks: TrackingResult, K_work: np.ndarray) -> np.ndarray:
+    """Camera-to-world poses for every frame.
+
+    Frames without a pose get rotations chained from frame-to-frame homographies, forwards from the
+    posed frame before the gap and backwards from the one after it, blended across the gap (so the
+    drift is spread and the gap meets both ends); camera centres are interpolated linearly, or held
+    before the first and after the last posed frame.
+    """
     n = len(T_cam_world)
     posed = np.flatnonzero(~np.isnan(T_cam_world[:, 0, 0]))
     T_wc = np.tile(np.eye(4), (n, 1, 1))
     if len(posed) == 0:
         return T_wc
-    R_wc = np.transpose(T_cam_world[posed, :3, :3], (0, 2, 1))
-    c = -np.einsum("nij,nj->ni", R_wc, T_cam_world[posed, :3, 3])
+    T_wc[posed] = np.linalg.inv(T_cam_world[posed])
     frames = np.arange(n)
     clamped = np.clip(frames, posed[0], posed[-1])
-    if len(posed) == 1:
-        T_wc[:, :3, :3] = R_wc[0]
-        T_wc[:, :3, 3] = c[0]
-        return T_wc
-    T_wc[:, :3, :3] = Slerp(posed, Rotation.from_matrix(R_wc))(clamped).as_matrix()
     for d in range(3):
-        T_wc[:, d, 3] = np.interp(clamped, posed, c[:, d])
+        T_wc[:, d, 3] = np.interp(clamped, posed, T_wc[posed, d, 3])
+    gaps = np.flatnonzero(np.isnan(T_cam_world[:, 0, 0]))
+    if len(gaps) == 0:
+        return T_wc
+    rel = {f: _relative_rotation(tracks, f, K_work) for f in np.unique(np.concatenate([gaps, gaps + 1])) if 0 < f < n}
+    for start, stop in _runs(gaps):  # frames start..stop-1 unposed
+        fwd = bwd = None
+        if start > 0:
+            fwd = [T_wc[start - 1, :3, :3]]
+            for f in range(start, stop):
+                fwd.append(fwd[-1] @ rel[f])
+            fwd = fwd[1:]
+        if stop < n:
+            bwd = [T_wc[stop, :3, :3]]
+            for f in range(stop - 1, start - 1, -1):
+                bwd.append(bwd[-1] @ rel[f + 1].T)
+            bwd = bwd[1:][::-1]
+        for k, f in enumerate(range(start, stop)):
+            if fwd is not None and bwd is not None:
+                w = (k + 1) / (stop - start + 1)
+                pair = Rotation.from_matrix(np.stack([fwd[k], bwd[k]]))
+                T_wc[f, :3, :3] = Slerp([0.0, 1.0], pair)(w).as_matrix()
+            else:
+                T_wc[f, :3, :3] = fwd[k] if fwd is not None else bwd[k]
     return T_wc
+
+
+def _runs(indices: np.ndarray) -> list[tuple[int, int]]:
+    """Consecutive runs [start, stop) of sorted integer indices."""
+    breaks = np.flatnonzero(np.diff(indices) > 1)
+    starts = np.concatenate([[indices[0]], indices[breaks + 1]])
+    stops = np.concatenate([indices[breaks] + 1, [indices[-1] + 1]])
+    return list(zip(starts.tolist(), stops.tolist()))
+
+
+def _relative_rotation(tracks: TrackingResult, f: int, K_work: np.ndarray) -> np.ndarray | None:
+    """R (3, 3) of camera f-1 from camera f, from the homography of their shared tracks (H = K R K^-1);
+    identity when fewer than 8 tracks are shared or no homography is found."""
+    a, b = tracks.frames[f - 1], tracks.frames[f]
+    _, ia, ib = np.intersect1d(a.ids, b.ids, return_indices=True)
+    if len(ia) < 8:
+        return np.eye(3)
+    H, _ = cv2.findHomography(b.xy[ib], a.xy[ia], cv2.USAC_MAGSAC, 1.5)
+    if H is None:
+        return np.eye(3)
+    U, _, Vt = np.linalg.svd(np.linalg.inv(K_work) @ H @ K_work)
+    return U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
 
 
 def _normalise(T_world_cam: np.ndarray, points: np.ndarray, observations, posed_by, keyframes,
@@ -399,30 +463,14 @@ def _normalise(T_world_cam: np.ndarray, points: np.ndarray, observations, posed_
 # fallback without a baseline
 
 def _rotation_only(tracks: TrackingResult, K_work: np.ndarray) -> ClassicalResult:
-    """Rotations chained from frame-to-frame homographies (H = K R K^-1); camera centre held at 0."""
+    """Rotations chained from frame-to-frame homographies; camera centre held at the origin."""
     n = len(tracks.frames)
-    K_inv = np.linalg.inv(K_work)
     T = np.tile(np.eye(4), (n, 1, 1))
+    for f in range(1, n):
+        T[f, :3, :3] = T[f - 1, :3, :3] @ _relative_rotation(tracks, f, K_work)
     posed_by = np.full(n, "rotation", dtype=object)
     posed_by[0] = "identity"
-    failed = 0
-    for f in range(1, n):
-        a, b = tracks.frames[f - 1], tracks.frames[f]
-        _, ia, ib = np.intersect1d(a.ids, b.ids, return_indices=True)
-        R_rel = np.eye(3)  # camera f-1 from camera f
-        if len(ia) >= 8:
-            H, inl = cv2.findHomography(b.xy[ib], a.xy[ia], cv2.USAC_MAGSAC, 1.5)
-            if H is not None:
-                U, _, Vt = np.linalg.svd(K_inv @ H @ K_work)
-                R_rel = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
-            else:
-                failed += 1
-        else:
-            failed += 1
-        T[f, :3, :3] = T[f - 1, :3, :3] @ R_rel
     warn = ["too little camera translation to triangulate the scene: camera rotation from homographies, "
             "camera position held fixed (translation and scale unobservable)"]
-    if failed:
-        warn.append(f"{failed} frame-to-frame rotations could not be estimated and were set to identity")
     return ClassicalResult(T, np.asarray(tracks.keyframes, np.int64), np.zeros((0, 3)),
                            [_no_obs() for _ in range(n)], posed_by, warn)

@@ -32,6 +32,7 @@ class CameraTrajectory:
         method: which backend and scale method produced it (for the run summary).
         warnings: human-readable warnings (e.g. "static camera: identity poses").
         disps: optional (K, h, w) float32 unscaled disparity of the keyframes (0 where unknown).
+        timings: seconds spent per step, for the run summary.
     """
 
     T_world_cam: np.ndarray
@@ -41,6 +42,7 @@ class CameraTrajectory:
     method: str = ""
     warnings: list[str] = field(default_factory=list)
     disps: np.ndarray | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(len(self.T_world_cam))

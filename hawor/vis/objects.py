@@ -22,7 +22,7 @@ def checkerboard(center: np.ndarray, axis_u: np.ndarray, axis_v: np.ndarray, hal
                  tile: float = TILE) -> Mesh:
     """A square checkerboard centred at ``center`` spanning unit axes u, v (3,), tiles of ``tile`` m.
 
-    Faces are wound so the board's front faces -(u x v).
+    Faces are wound so the board's front side faces u x v.
     """
     n = max(1, int(np.ceil(2 * half_size / tile)))
     start = -0.5 * n * tile
@@ -32,7 +32,7 @@ def checkerboard(center: np.ndarray, axis_u: np.ndarray, axis_v: np.ndarray, hal
     uv = start + tile * (np.stack([i, j], -1)[:, None, :] + corners[None])  # (T, 4, 2)
     vertices = center + uv[..., :1] * axis_u + uv[..., 1:] * axis_v
     base = 4 * np.arange(len(i))[:, None]
-    faces = np.concatenate([base + [0, 2, 1], base + [0, 3, 2]])
+    faces = np.concatenate([base + [0, 1, 2], base + [0, 2, 3]])
     shade = np.where((i + j) % 2 == 0, CHECKER_COLORS[0], CHECKER_COLORS[1])
     colors = np.repeat(np.repeat(shade[:, None], 3, 1), 4, axis=0)
     return Mesh(vertices.reshape(-1, 3), faces, color=colors, smooth=False, roughness=1.0)
@@ -91,17 +91,40 @@ def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray) -> np.ndarray:
     return T
 
 
-def overview_camera(points: np.ndarray, focal: float, image_size: tuple[int, int], margin: float = 1.25) -> np.ndarray:
-    """A fixed viewpoint behind and above the first camera that keeps ``points`` (P, 3) in frame.
+def overview_camera(points: np.ndarray, focal: float, image_size: tuple[int, int], keep: np.ndarray | None = None,
+                    fill: float = 0.85) -> np.ndarray:
+    """A fixed viewpoint behind and above the first camera that keeps the action in frame.
 
-    The view direction is the first camera's forward axis tilted 30 degrees down; the distance is
-    chosen so the points' bounding sphere fits the smaller image side with ``margin``.
+    ``points`` (P, 3): outliers allowed (2-98 percentile box); ``keep`` (K, 3): points that must all
+    be in view (the camera positions). The view direction is the first camera's forward axis tilted
+    30 degrees down, the look-at point the centre of the box, and the distance is refined so that the
+    content spans ``fill`` of the image's width or height (whichever binds).
     """
     points = points[np.isfinite(points).all(1)]
+    keep = np.zeros((0, 3)) if keep is None else keep[np.isfinite(keep).all(1)]
+    if len(points) == 0:
+        points = keep if len(keep) else np.zeros((1, 3))
     lo, hi = np.percentile(points, 2, axis=0), np.percentile(points, 98, axis=0)
+    if len(keep):
+        lo, hi = np.minimum(lo, keep.min(0)), np.maximum(hi, keep.max(0))
     center = 0.5 * (lo + hi)
     radius = max(0.5 * np.linalg.norm(hi - lo), 0.15)
     direction = np.array([0.0, np.sin(np.radians(30)), np.cos(np.radians(30))])  # forward and down (y down)
-    half_fov = np.arctan(0.5 * min(image_size) / focal)
-    distance = margin * radius / np.sin(half_fov)
+    half = 0.5 * np.asarray(image_size, float) / focal  # tan of the half fields of view (x, y)
+    distance = radius / np.sin(np.arctan(half.min()))
+    for _ in range(3):  # the bounding sphere is conservative: shrink until the projection fills the view
+        T = look_at(center - distance * direction, center, up=np.array([0.0, -1.0, 0.0]))
+
+        def extent(p):
+            cam = (p - T[:3, 3]) @ T[:3, :3]
+            return np.abs(cam[:, :2] / np.maximum(cam[:, 2:], 1e-6)) / half, (cam[:, 2] > 0.05).all()
+
+        spread, ahead = extent(points)
+        needed = np.percentile(spread, 98, axis=0).max()
+        if len(keep):
+            spread_keep, ahead_keep = extent(keep)
+            needed, ahead = max(needed, spread_keep.max()), ahead and ahead_keep
+        if not ahead:
+            break
+        distance *= float(np.clip(needed / fill, 0.5, 2.0))
     return look_at(center - distance * direction, center, up=np.array([0.0, -1.0, 0.0]))

@@ -70,17 +70,29 @@ def wrist_rest(hand_model: HandModel, betas: torch.Tensor) -> torch.Tensor:
         return hand_model.wrist_rest(betas).to(betas.dtype)
 
 
-def hand_joints(seq: HandSequence, hand_model: HandModel, chunk: int = 4096) -> np.ndarray:
+def posed_hands(seq: HandSequence, hand_model: HandModel, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices (M, 778, 3) and joints (M, 21, 3) metres at ``frames`` (M,) in the sequence's frame;
+    NaN on frames that are not valid."""
+    frames = np.asarray(frames, np.int64)
+    vertices = np.full((len(frames), 778, 3), np.nan)
+    joints = np.full((len(frames), 21, 3), np.nan)
+    ok = seq.valid[frames]
+    if ok.any():
+        sel = frames[ok]
+        with torch.no_grad():
+            dtype = hand_model.layer.v_template.dtype
+            out = hand_model(*(torch.as_tensor(getattr(seq, k)[sel], dtype=dtype)
+                               for k in ("global_orient", "hand_pose", "betas")),
+                             transl=torch.as_tensor(seq.transl[sel], dtype=dtype))
+        vertices[ok], joints[ok] = out.vertices.double().numpy(), out.joints.double().numpy()
+    return vertices, joints
+
+
+def hand_joints(seq: HandSequence, hand_model: HandModel, chunk: int = 2048) -> np.ndarray:
     """21 OpenPose joints (N, 21, 3) metres in the sequence's frame; NaN on invalid frames."""
-    joints = np.full((len(seq), 21, 3), np.nan)
-    idx = np.flatnonzero(seq.valid)
-    with torch.no_grad():
-        for start in range(0, len(idx), chunk):
-            sel = idx[start:start + chunk]
-            out = hand_model(*(torch.as_tensor(getattr(seq, k)[sel]) for k in ("global_orient", "hand_pose", "betas")),
-                             transl=torch.as_tensor(seq.transl[sel]))
-            joints[sel] = out.joints.double().numpy()
-    return joints
+    frames = np.arange(len(seq))
+    parts = [posed_hands(seq, hand_model, frames[i:i + chunk])[1] for i in range(0, len(seq), chunk)]
+    return np.concatenate(parts) if parts else np.zeros((0, 21, 3))
 
 
 def _check_length(seq: HandSequence, T: np.ndarray) -> None:

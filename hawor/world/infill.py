@@ -30,6 +30,7 @@ from hawor.geometry import (
     matrix_to_rot6d_rowmajor,
     rot6d_rowmajor_to_matrix,
 )
+from hawor.errors import HaworInputError
 from hawor.hands import HandModel
 from hawor.models.checkpoint import extract_state_dict, load_checkpoint, load_state_dict_strict
 from hawor.models.infiller import HAND_FEATURES, InfillerConfig, MotionInfiller, observed_attention_mask
@@ -42,10 +43,21 @@ FILL_ORDER = ("right", "left")  # official processing order
 WEIGHTS_KEY = "transformer_encoder_state_dict"
 
 
-def load_infiller(path: str | Path, config: InfillerConfig = InfillerConfig()) -> MotionInfiller:
-    """Build the infiller and load ``infiller.pt`` (weights under ``transformer_encoder_state_dict``)."""
+def load_infiller(path: str | Path, config: InfillerConfig | None = None) -> MotionInfiller:
+    """Build the infiller and load ``infiller.pt`` (weights under ``transformer_encoder_state_dict``).
+
+    Without ``config`` the sizes are read from the tensor shapes (the released file gives the
+    official 120/384/2048/8 model); the head count comes from an ``nhead`` entry if the file has
+    one, else the official 8.
+    """
     checkpoint = load_checkpoint(path)
     state = extract_state_dict(checkpoint, key=WEIGHTS_KEY if WEIGHTS_KEY in checkpoint else None, source=str(path))
+    if config is None:
+        try:
+            config = InfillerConfig.from_state_dict(state, nhead=int(checkpoint.get("nhead", 8)))
+        except (KeyError, IndexError, AttributeError) as exc:
+            raise HaworInputError(f"{path}: not a motion-infiller weight file (missing {exc}); pass the "
+                                  "official infiller.pt (--infiller_weight).") from exc
     model = MotionInfiller(config)
     load_state_dict_strict(model, state, source=str(path))
     return model.eval()

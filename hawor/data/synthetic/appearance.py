@@ -57,7 +57,7 @@ class ForearmStub:
 
     segments: int = 20
     rings: int = 4
-    length: float = 0.2
+    length: float = 0.42
     radius_wrist: tuple = (0.031, 0.022)   # (across the thumb side, across the palm), metres
     radius_elbow: tuple = (0.040, 0.034)
 

@@ -45,8 +45,10 @@ def head_camera_path(rng: np.random.Generator, scene: Scene, num_frames: int, fp
     """A random head-mounted path over ``num_frames`` frames at ``fps`` looking at the table's near part."""
     t = np.arange(num_frames) / fps
     duration = max(t[-1], 1e-6)
-    eye0 = np.array([rng.uniform(-0.04, 0.04), -rng.uniform(0.14, 0.24), scene.table_height + rng.uniform(0.45, 0.58)])
     pitch0 = np.deg2rad(rng.uniform(66.0, 74.0))
+    height = rng.uniform(0.52, 0.64)  # eye above the table top
+    workspace_y = rng.uniform(0.2, 0.28)  # where the optical axis meets the table
+    eye0 = np.array([rng.uniform(-0.04, 0.04), workspace_y - height / np.tan(pitch0), scene.table_height + height])
     yaw0 = np.deg2rad(rng.uniform(-5.0, 5.0))
     # Keyframes of (yaw, pitch) offsets and eye offsets; events follow one another with pauses between.
     key_t, key_ang, key_eye = [0.0], [np.zeros(2)], [np.zeros(3)]

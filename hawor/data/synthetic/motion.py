@@ -103,11 +103,13 @@ class HandRig:
 @dataclass
 class HandMotion:
     """One hand over N frames in the scene frame: wrist (N, 3) metres, orientation (N, 3, 3) rest->scene,
-    hand_pose (N, 45) axis-angle, gesture per frame and the (kind, start_s, end_s) actions."""
+    hand_pose (N, 45) axis-angle, the elbow anchor (3,) the forearm points to, and the
+    (kind, start_s, end_s) actions."""
 
     wrist: np.ndarray
     orientation: np.ndarray
     hand_pose: np.ndarray
+    elbow: np.ndarray
     actions: list = field(default_factory=list)
 
 
@@ -160,7 +162,7 @@ def hand_motion(rng: np.random.Generator, rig: HandRig, scene: Scene, num_frames
     left_view = False
     cursor = 0.0
     while cursor < t_end:
-        if meet is not None and cursor >= meet[0] - 2.5:
+        if meet is not None and cursor >= meet[0] - 1.2:
             kind = "meet"
         elif leave_at is not None and not left_view and cursor >= leave_at:
             kind = "leave"
@@ -175,7 +177,7 @@ def hand_motion(rng: np.random.Generator, rig: HandRig, scene: Scene, num_frames
         elif kind == "grasp" and scene.objects:
             _grasp(rng, keys, scene, pose_at, fingers, sign, home)
         elif kind == "meet":
-            spot = np.array([sign * 0.03, 0.3, top + (0.14 if sign > 0 else 0.09)])
+            spot = np.array([sign * 0.02, 0.3, top + (0.17 if sign > 0 else 0.07)])  # right hand over the left
             keys.add(max(meet[0] - keys.t[-1], 0.6), spot, *pose_at(spot, 25, 60), fingers("open"))
             keys.add(max(meet[1] - keys.t[-1], 0.4), spot + [sign * 0.02, 0.02, 0], fingers=fingers("relaxed"))
             keys.add(0.7, home, *pose_at(home, 0, 20), fingers("relaxed"))
@@ -198,7 +200,7 @@ def hand_motion(rng: np.random.Generator, rig: HandRig, scene: Scene, num_frames
         if keys.t[-1] > start:
             actions.append((kind, float(start), float(keys.t[-1])))
         cursor = keys.t[-1]
-    return _sample(rng, rig, keys, num_frames, fps, actions)
+    return _sample(rng, rig, keys, num_frames, fps, elbow, actions)
 
 
 def _grasp(rng, keys: _Keys, scene: Scene, pose_at, fingers, sign: float, home: np.ndarray) -> None:
@@ -206,13 +208,23 @@ def _grasp(rng, keys: _Keys, scene: Scene, pose_at, fingers, sign: float, home: 
     xs = np.array([o.top_center[0] for o in scene.objects])
     order = np.argsort(-sign * xs)  # objects on this hand's side first
     target = scene.objects[int(order[int(rng.integers(0, max(1, (len(order) + 1) // 2)))])]
-    roll = rng.uniform(10, 45)
     grip = "pinch" if target.kind in ("box", "book") and rng.random() < 0.5 else "grasp"
-    approach_dir = _unit(np.array([target.top_center[0] - sign * 0.25, target.top_center[1] + 0.12, 0.0]) * [1, 1, 0])
-    wrist = target.top_center - approach_dir * 0.085 + [0, 0, 0.045]
-    hover = wrist + [0, -0.04, 0.05]
-    keys.add(rng.uniform(0.5, 0.8), hover, *pose_at(hover, 0, roll, 10), fingers("open"))
-    keys.add(rng.uniform(0.25, 0.4), wrist, *pose_at(wrist, 0, roll, 20))
+    if target.kind == "cup":  # from the side: palm towards the cup, thumb up, fingers around it
+        roll, tilt = rng.uniform(70, 95), 0.0
+        centre = target.top_center - [0, 0, 0.45 * (target.top_center[2] - scene.table_height)]
+        wrist = centre - [sign * 0.1, 0.08, 0]
+        for _ in range(3):  # the forward direction depends on where the wrist ends up
+            forward, palm = pose_at(wrist, 0, roll, tilt)
+            palm = _unit(palm - forward * (palm @ forward))
+            wrist = centre - palm * (target.radius + 0.03) - forward * 0.065
+        hover = wrist - forward * 0.05 - palm * 0.04
+    else:  # from above
+        roll, tilt = rng.uniform(10, 45), 20.0
+        approach_dir = _unit(np.array([target.top_center[0] - sign * 0.25, target.top_center[1] + 0.12, 0.0]))
+        wrist = target.top_center - approach_dir * 0.085 + [0, 0, 0.045]
+        hover = wrist + [0, -0.04, 0.05]
+    keys.add(rng.uniform(0.5, 0.8), hover, *pose_at(hover, 0, roll, tilt / 2), fingers("open"))
+    keys.add(rng.uniform(0.25, 0.4), wrist, *pose_at(wrist, 0, roll, tilt))
     keys.add(rng.uniform(0.3, 0.45), fingers=fingers(grip))
     lifted = wrist + [0, 0, rng.uniform(0.0, 0.03)]
     keys.add(rng.uniform(0.4, 1.1), lifted)
@@ -220,7 +232,8 @@ def _grasp(rng, keys: _Keys, scene: Scene, pose_at, fingers, sign: float, home: 
     keys.add(rng.uniform(0.5, 0.8), home, *pose_at(home, 0, rng.uniform(10, 30)), fingers("relaxed"))
 
 
-def _sample(rng, rig: HandRig, keys: _Keys, num_frames: int, fps: float, actions: list) -> HandMotion:
+def _sample(rng, rig: HandRig, keys: _Keys, num_frames: int, fps: float, elbow: np.ndarray,
+            actions: list) -> HandMotion:
     t = np.arange(num_frames) / fps
     key_t = np.asarray(keys.t)
     wrist = keyframe_track(key_t, np.asarray(keys.wrist), t) + smooth_noise(rng, t, 3, 0.004, (0.3, 1.5))
@@ -228,4 +241,4 @@ def _sample(rng, rig: HandRig, keys: _Keys, num_frames: int, fps: float, actions
     jitter = Rotation.from_rotvec(smooth_noise(rng, t, 3, np.deg2rad(2.5), (0.2, 1.2)))
     orientation = (jitter * rotation_track(key_t, rotations, t)).as_matrix()
     fingers = keyframe_track(key_t, np.asarray(keys.fingers), t) + smooth_noise(rng, t, 19, 2.0, (0.2, 1.0))
-    return HandMotion(wrist, orientation, rig.hand_pose(fingers), actions)
+    return HandMotion(wrist, orientation, rig.hand_pose(fingers), elbow, actions)

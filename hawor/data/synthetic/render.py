@@ -16,7 +16,9 @@ if not hasattr(np, "infty"):  # pyrender 0.1.45 still uses np.infty, removed in 
 import pyrender  # noqa: E402
 
 from hawor.data.synthetic.scene import Scene, TexturedMesh  # noqa: E402
-from hawor.render.scene import CV_TO_GL, to_linear, vertex_normals  # noqa: E402
+from hawor.data.synthetic.shading import LambertPrograms  # noqa: E402
+from hawor.render.gl_backend import _light_pose_gl  # noqa: E402
+from hawor.render.scene import CV_TO_GL, vertex_normals  # noqa: E402
 
 # Segmentation colours: background / static scene black, then one pure colour per dynamic part.
 PART_LABELS = ("left_hand", "right_hand", "left_forearm", "right_forearm")
@@ -42,14 +44,9 @@ class Lighting:
 
 
 def _light_pose(direction: np.ndarray) -> np.ndarray:
-    """Pose of a pyrender directional light (shines along its -z) travelling along ``direction``."""
-    z = -direction / np.linalg.norm(direction)
-    helper = np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    x = np.cross(helper, z)
-    x /= np.linalg.norm(x)
-    pose = np.eye(4)
-    pose[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
-    return pose
+    """Pose of a pyrender directional light travelling along ``direction`` (scene frame)."""
+    # gl_backend builds the pose from an OpenCV-camera direction it maps through CV_TO_GL (an involution)
+    return _light_pose_gl(CV_TO_GL[:3, :3] @ direction)
 
 
 def _textured(mesh: TexturedMesh) -> pyrender.Mesh:
@@ -74,6 +71,19 @@ def _colored(vertices: np.ndarray, faces: np.ndarray, colors_linear: np.ndarray,
     return pyrender.Mesh([primitive])
 
 
+class _KeyedNode(pyrender.Node):
+    """A node hashed by a fixed key. pyrender draws meshes in the iteration order of a set of nodes;
+    with the default id-based hashes that order (and so the winner between equal depths where two
+    meshes touch) changes from run to run, and identical seeds would give different pixels."""
+
+    def __init__(self, key: int, **kwargs):
+        super().__init__(**kwargs)
+        self._key = key
+
+    def __hash__(self) -> int:
+        return self._key
+
+
 class SequenceRenderer:
     """Renders one scene from moving cameras with moving hands (scene frame, OpenCV camera poses).
 
@@ -86,14 +96,30 @@ class SequenceRenderer:
 
     def __init__(self, width: int, height: int, K: np.ndarray, scene: Scene, lighting: Lighting):
         self._renderer = pyrender.OffscreenRenderer(width, height)
+        self._renderer._renderer._program_cache = LambertPrograms()  # pyrender has no public hook for shaders
         self.scene = pyrender.Scene(bg_color=[0.5, 0.5, 0.5, 1.0], ambient_light=[lighting.ambient] * 3)
-        self._static = [self.scene.add(_textured(mesh)) for mesh in scene.meshes]
+        self._static = [_KeyedNode(k, mesh=_textured(mesh)) for k, mesh in enumerate(scene.meshes)]
+        for node in self._static:
+            self.scene.add_node(node)
         camera = pyrender.IntrinsicsCamera(fx=K[0, 0], fy=K[1, 1], cx=K[0, 2], cy=K[1, 2], znear=0.02, zfar=30.0)
         self._camera = self.scene.add(camera)
         for direction, intensity in ((lighting.key_direction, lighting.key_intensity),
                                      (lighting.fill_direction, lighting.fill_intensity)):
             self.scene.add(pyrender.DirectionalLight(color=np.ones(3), intensity=intensity), pose=_light_pose(direction))
         self._dynamic: list = []
+        self._first_render_single_sampled()
+
+    def _first_render_single_sampled(self) -> None:
+        # pyrender allocates 4x multisampled buffers on its first render; llvmpipe spends over half of a
+        # frame on them, and the frames are blurred afterwards anyway, so allocate them single-sampled.
+        import pyrender.renderer as gl_module
+
+        original = gl_module.glRenderbufferStorageMultisample
+        gl_module.glRenderbufferStorageMultisample = lambda target, samples, fmt, w, h: original(target, 0, fmt, w, h)
+        try:
+            self._renderer.render(self.scene)
+        finally:
+            gl_module.glRenderbufferStorageMultisample = original
 
     def render(self, T_scene_cam: np.ndarray, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
                want_labels: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -109,7 +135,10 @@ class SequenceRenderer:
         """
         for node in self._dynamic:
             self.scene.remove_node(node)
-        self._dynamic = [self.scene.add(_colored(v, f, to_linear(c), 0.55)) for v, f, c in parts]
+        self._dynamic = [_KeyedNode(1000 + k, mesh=_colored(v, f, np.square(c), 0.55))  # colours: gamma 2
+                         for k, (v, f, c) in enumerate(parts)]
+        for node in self._dynamic:
+            self.scene.add_node(node)
         self.scene.set_pose(self._camera, T_scene_cam @ CV_TO_GL)
         rgb, depth = self._renderer.render(self.scene)
         labels = self._labels() if want_labels else None

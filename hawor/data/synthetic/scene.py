@@ -26,7 +26,7 @@ class TexturedMesh:
     faces: np.ndarray
     uv: np.ndarray
     texture: np.ndarray
-    roughness: float = 0.8
+    roughness: float = 1.0  # 1 = matte (no highlight)
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Scene:
 
 
 def quad(name: str, corners: np.ndarray, texture: np.ndarray, repeats: tuple[float, float] = (1, 1),
-         roughness: float = 0.8) -> TexturedMesh:
+         roughness: float = 1.0) -> TexturedMesh:
     """Planar quad from 4 corners (4, 3) in counter-clockwise order seen from the visible side."""
     uv = np.array([[0, 0], [repeats[0], 0], [repeats[0], repeats[1]], [0, repeats[1]]], np.float32)
     faces = np.array([[0, 1, 2], [0, 2, 3]], np.int64)
@@ -57,7 +57,7 @@ def quad(name: str, corners: np.ndarray, texture: np.ndarray, repeats: tuple[flo
 
 
 def box(name: str, center: np.ndarray, size: np.ndarray, texture: np.ndarray, uv_scale: float = 1.0,
-        roughness: float = 0.7) -> TexturedMesh:
+        roughness: float = 1.0) -> TexturedMesh:
     """Axis-aligned box with outward faces, 4 own vertices per face so each face maps the whole texture."""
     half = np.asarray(size, np.float32) / 2
     vertices, faces, uvs = [], [], []
@@ -80,7 +80,7 @@ def box(name: str, center: np.ndarray, size: np.ndarray, texture: np.ndarray, uv
 
 
 def cylinder(name: str, base_center: np.ndarray, radius: float, height: float, texture: np.ndarray,
-             segments: int = 32, roughness: float = 0.5) -> TexturedMesh:
+             segments: int = 32, roughness: float = 1.0) -> TexturedMesh:
     """Upright closed cylinder; the side wraps the texture once, the top shows a disc of it."""
     angles = np.linspace(0, 2 * np.pi, segments + 1, dtype=np.float32)
     ring = np.stack([radius * np.cos(angles), radius * np.sin(angles)], axis=1)
@@ -139,7 +139,7 @@ def _place_objects(rng: np.random.Generator, meshes: list[TexturedMesh], table_h
     objects: list[SceneObject] = []
     for k in range(int(rng.integers(3, 7))):
         for _ in range(20):  # rejection-sample a free spot
-            xy = np.array([rng.uniform(-0.45, 0.45) * min(width, 1.2), rng.uniform(0.12, depth - 0.12)])
+            xy = np.array([rng.uniform(-0.24, 0.24), rng.uniform(0.1, min(0.45, depth - 0.12))])
             kind = ("box", "cup", "book")[int(rng.integers(0, 3))]
             radius = {"box": 0.06, "cup": 0.045, "book": 0.11}[kind]
             if all(np.linalg.norm(xy - o.top_center[:2]) > radius + o.radius + 0.03 for o in objects):

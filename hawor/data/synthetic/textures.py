@@ -10,6 +10,12 @@ import cv2
 import numpy as np
 
 
+# sRGB base colours: oak, pine, walnut, cherry, teak, white-washed; floors: grey, beige, terracotta, slate, cream.
+WOODS = np.array([[190, 140, 90], [215, 175, 120], [110, 70, 45], [160, 85, 55], [150, 100, 60], [200, 185, 160]],
+                 np.float32)
+FLOORS = np.array([[130, 130, 128], [200, 180, 150], [170, 90, 60], [80, 85, 95], [225, 215, 195]], np.float32)
+
+
 def value_noise(rng: np.random.Generator, size: tuple[int, int], cells: float, octaves: int = 4) -> np.ndarray:
     """Fractal value noise in [0, 1], shape (H, W): bicubically upsampled random grids, octaves halving.
 
@@ -41,8 +47,8 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 
 def wood(rng: np.random.Generator, size: int = 1024) -> np.ndarray:
     """Wood grain along x: warped growth rings, fine fibres, a few knots, plank seams. (size, size, 3)."""
-    base = rng.uniform([95, 55, 25], [200, 140, 85])  # light oak .. walnut
-    dark = base * rng.uniform(0.45, 0.7)
+    base = WOODS[int(rng.integers(0, len(WOODS)))] * rng.uniform(0.9, 1.1) + rng.normal(0, 4, 3)
+    dark = base * rng.uniform(0.5, 0.72)
     h = w = size
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     warp = value_noise(rng, (h, w), 3, octaves=3) - 0.5
@@ -68,10 +74,10 @@ def wood(rng: np.random.Generator, size: int = 1024) -> np.ndarray:
 def tiles(rng: np.random.Generator, size: int = 512) -> np.ndarray:
     """Floor tiles or planks with grout, per-tile tint and speckle. (size, size, 3)."""
     count = int(rng.integers(2, 5))
-    base = rng.uniform(60, 210, 3)
+    base = FLOORS[int(rng.integers(0, len(FLOORS)))] * rng.uniform(0.85, 1.1) + rng.normal(0, 6, 3)
     speck = value_noise(rng, (size, size), 40, octaves=2)
-    image = np.empty((size, size, 3), np.float32)
-    step = size // count
+    image = np.zeros((size, size, 3), np.float32)
+    step = -(-size // count)
     for i in range(count):
         for j in range(count):
             tint = base * rng.uniform(0.8, 1.15) + rng.normal(0, 8, 3)

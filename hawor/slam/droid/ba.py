@@ -31,9 +31,15 @@ class EdgeTerms:
     b: torch.Tensor    # (E, P) disparity gradient
 
 
-def linearize(poses, disps, intrinsics, targets, weights, ii, jj) -> EdgeTerms:
+def linearize(poses, disps, intrinsics, targets, weights, ii, jj, chunk: int = 256) -> EdgeTerms:
     """poses (N, 7) world-to-camera, disps (N, h, w), intrinsics (4,) grid (fx, fy, cx, cy),
-    targets / weights (E, h, w, 2), ii / jj (E,) -> EdgeTerms."""
+    targets / weights (E, h, w, 2), ii / jj (E,) -> EdgeTerms. Edges are processed in chunks to bound memory."""
+    parts = [_linearize(poses, disps, intrinsics, targets[s:s + chunk], weights[s:s + chunk], ii[s:s + chunk],
+                        jj[s:s + chunk]) for s in range(0, len(ii), chunk)]
+    return EdgeTerms(*(torch.cat(field) for field in zip(*(vars(p).values() for p in parts))))
+
+
+def _linearize(poses, disps, intrinsics, targets, weights, ii, jj) -> EdgeTerms:
     fx, fy, cx, cy = intrinsics.unbind(-1)
     Gij = se3_mul(poses[jj], se3_inv(poses[ii]))
     X1 = se3_act4(Gij[:, None, None, :], inverse_project(disps[ii], intrinsics.expand(len(ii), 4)))
@@ -80,13 +86,35 @@ def _solve_damped(A: torch.Tensor, rhs: torch.Tensor, lm: float, ep: float) -> t
     return torch.cholesky_solve(rhs.double()[:, None], L)[:, 0].to(rhs.dtype)
 
 
+def _group_couplings(terms: EdgeTerms, ki, mi, mj, n: int, K: int):
+    """Pose/disparity couplings summed per (disparity frame, free pose) and padded per disparity frame.
+
+    Each edge couples its source disparity frame with pose i (Ei) and pose j (Ej). Returns Eg
+    (K, G, P, 6) and pose_g (K, G) free-pose index of every slot (n = padding / fixed pose).
+    """
+    disp_of, pose_of = torch.cat([ki, ki]), torch.cat([mi, mj])
+    E_all = torch.cat([terms.Ei, terms.Ej])
+    free = pose_of < n
+    ukey, slot = torch.unique(disp_of[free] * (n + 1) + pose_of[free], return_inverse=True)
+    E_slot = E_all.new_zeros(len(ukey), E_all.shape[1], 6).index_add_(0, slot, E_all[free])
+    slot_disp, slot_pose = ukey // (n + 1), ukey % (n + 1)
+    counts = torch.bincount(slot_disp, minlength=K)
+    pos = torch.arange(len(ukey), device=ki.device) - (torch.cumsum(counts, 0) - counts)[slot_disp]
+    G = int(counts.max()) if len(ukey) else 0
+    Eg = E_all.new_zeros(K, G, E_all.shape[1], 6)
+    Eg[slot_disp, pos] = E_slot
+    pose_g = torch.full((K, G), n, dtype=torch.long, device=ki.device)
+    pose_g[slot_disp, pos] = slot_pose
+    return Eg, pose_g
+
+
 def _pose_index(k: torch.Tensor, t0: int, t1: int) -> torch.Tensor:
     n = t1 - t0
     return torch.where((k >= t0) & (k < t1), k - t0, torch.full_like(k, n))
 
 
 def ba_step(poses, disps, intrinsics, targets, weights, eta, ii, jj, t0: int, t1: int,
-            lm: float = 1e-4, ep: float = 0.1, motion_only: bool = False, skip_first_pose_backsub: bool = False):
+            lm: float = 1e-4, ep: float = 0.1, motion_only: bool = False):
     """One Gauss-Newton step. eta (N, h, w) disparity damping. Returns updated (poses, disps)."""
     n, (h, w) = t1 - t0, disps.shape[-2:]
     terms = linearize(poses, disps, intrinsics, targets, weights, ii, jj)
@@ -109,23 +137,8 @@ def ba_step(poses, disps, intrinsics, targets, weights, eta, ii, jj, t0: int, t1
     wk = terms.b.new_zeros(K, h * w).index_add_(0, ki, terms.b)
     Q = 1.0 / C
 
-    # Couplings between disparity frame k and free pose m, grouped per k (padded to the largest group).
-    disp_of = torch.cat([ki, ki])
-    pose_of = torch.cat([mi, mj])
-    E_all = torch.cat([terms.Ei, terms.Ej])
-    free = pose_of < n
-    key = disp_of[free] * (n + 1) + pose_of[free]
-    ukey, slot = torch.unique(key, return_inverse=True)
-    E_slot = E_all.new_zeros(len(ukey), h * w, 6).index_add_(0, slot, E_all[free])
-    slot_disp, slot_pose = ukey // (n + 1), ukey % (n + 1)
-    counts = torch.bincount(slot_disp, minlength=K)
-    pos = torch.arange(len(ukey), device=ii.device) - (torch.cumsum(counts, 0) - counts)[slot_disp]
-    G = int(counts.max()) if len(ukey) else 0
-    Eg = E_all.new_zeros(K, G, h * w, 6)
-    Eg[slot_disp, pos] = E_slot
-    pose_g = torch.full((K, G), n, dtype=torch.long, device=ii.device)
-    pose_g[slot_disp, pos] = slot_pose
-
+    Eg, pose_g = _group_couplings(terms, ki, mi, mj, n, K)
+    G = Eg.shape[1]
     dx = torch.zeros_like(v)
     if n > 0 and G > 0:
         A = Eg.permute(0, 1, 3, 2).reshape(K, G * 6, h * w)
@@ -139,8 +152,6 @@ def ba_step(poses, disps, intrinsics, targets, weights, eta, ii, jj, t0: int, t1
         dx = _solve_damped(B, v, lm, ep)
 
     dx_slots = torch.cat([dx.view(n, 6), dx.new_zeros(1, 6)])
-    if skip_first_pose_backsub and n > 0:
-        dx_slots[0] = 0.0  # reproduces the CUDA kernel's "<= 0" test (first free pose left out)
     coupling = (Eg * dx_slots[pose_g][:, :, None, :]).sum((1, 3))  # (K, P)
     dd = Q * (wk - coupling)
     disps = disps.clone()
@@ -157,14 +168,17 @@ def _retract(poses, dx, t0, t1):
 
 
 def bundle_adjust(poses, disps, intrinsics, targets, weights, eta, ii, jj, t0: int, t1: int, iters: int = 2,
-                  lm: float = 1e-4, ep: float = 0.1, motion_only: bool = False,
-                  skip_first_pose_backsub: bool = False):
+                  lm: float = 1e-4, ep: float = 0.1, motion_only: bool = False):
     """``iters`` Gauss-Newton steps, then disparities clamped to >= 0.001.
+
+    The back-substitution includes every free pose (the CUDA kernel leaves out the first one).
 
     poses (N, 7) world-to-camera; disps (N, h, w); intrinsics (4,) grid; targets / weights (E, h, w, 2);
     eta (N, h, w) disparity damping; edges ii, jj (E,); free poses [t0, t1). Returns (poses, disps).
     """
+    if len(ii) == 0:
+        return poses, disps
     for _ in range(iters):
         poses, disps = ba_step(poses, disps, intrinsics, targets, weights, eta, ii, jj, t0, t1,
-                               lm, ep, motion_only, skip_first_pose_backsub)
+                               lm, ep, motion_only)
     return poses, disps.clamp_min(MIN_DISPARITY)

@@ -19,7 +19,8 @@ MOTION_CLAMP = 64.0
 
 class FactorGraph:
     """Active edges (with GRU state and, in "volume" mode, stored correlation pyramids) and inactive
-    edges kept as fixed measurements. ``corr_impl="alt"`` recomputes correlation per step (backend)."""
+    edges kept as fixed measurements. ``corr_impl="alt"`` recomputes correlation at every update
+    (backend; also a memory-light frontend: the volumes take ~50 MB per edge at 512x384)."""
 
     def __init__(self, video: DepthVideo, update_op: UpdateModule, max_factors: int = -1,
                  corr_impl: str = "volume", upsample: bool = False, corr_levels: int = 4, corr_radius: int = 3,
@@ -43,28 +44,21 @@ class FactorGraph:
 
     # ---- edge bookkeeping -----------------------------------------------------------------------------
 
-    def _known(self, ii, jj) -> torch.Tensor:
-        n = max(len(self.video.tstamp), 1)
-        have = torch.cat([self.ii * n + self.jj, self.ii_inac * n + self.jj_inac])
-        return torch.isin(ii * n + jj, have)
-
     def add_factors(self, ii, jj, remove: bool = False) -> None:
         """Add new edges (pairs already present are dropped); over ``max_factors`` the oldest active
         edges are moved to the inactive set when ``remove`` is set."""
         dev = self.video.device
         ii = torch.as_tensor(ii, dtype=torch.long, device=dev).reshape(-1)
         jj = torch.as_tensor(jj, dtype=torch.long, device=dev).reshape(-1)
-        keep = ~self._known(ii, jj)
-        pair = ii * len(self.video.tstamp) + jj
-        first = torch.zeros_like(keep)
-        if len(pair):
-            _, inv = torch.unique(pair, return_inverse=True)
-            seen = torch.full((int(inv.max()) + 1,), len(pair), device=dev).scatter_reduce(
-                0, inv, torch.arange(len(pair), device=dev), "amin")
-            first[seen] = True
-        ii, jj = ii[keep & first], jj[keep & first]
-        if len(ii) == 0:
+        seen = set(zip(torch.cat([self.ii, self.ii_inac]).tolist(), torch.cat([self.jj, self.jj_inac]).tolist()))
+        new = []
+        for pair in zip(ii.tolist(), jj.tolist()):
+            if pair not in seen:
+                seen.add(pair)
+                new.append(pair)
+        if not new:
             return
+        ii, jj = torch.tensor(new, device=dev).T.contiguous()
         if self.max_factors > 0 and len(self.ii) + len(ii) > self.max_factors and remove:
             n_keep = max(self.max_factors - len(ii), 0)
             order = torch.argsort(self.age, stable=True)  # youngest first
@@ -163,6 +157,11 @@ class FactorGraph:
         m = torch.cat([coords1 - self.coords0, target - coords1], -1).clamp(-MOTION_CLAMP, MOTION_CLAMP)
         return m.permute(0, 3, 1, 2)
 
+    def _grow_damping(self) -> None:
+        extra = len(self.video.disps) - len(self.damping)
+        if extra > 0:
+            self.damping = torch.cat([self.damping, 1e-6 * torch.ones_like(self.video.disps[:extra])])
+
     def _masked(self, weight: torch.Tensor, ii: torch.Tensor) -> torch.Tensor:
         """HaWoR: confidence 0 where the source keyframe's hand mask is > 0."""
         return weight * (self.video.masks[ii] <= 0)[..., None].to(weight.dtype)
@@ -193,8 +192,12 @@ class FactorGraph:
                use_inactive: bool = False, EP: float = 1e-7, motion_only: bool = False) -> None:
         """One network pass over all active edges followed by ``itrs`` BA iterations (frontend, filler)."""
         itrs = self.ba_iters if itrs is None else itrs
+        self._grow_damping()
         coords1, _ = self.video.reproject(self.ii, self.jj)
-        corr = self.corr(coords1[None])
+        if self.corr is not None:
+            corr = self.corr(coords1[None])
+        else:
+            corr = self._lookup_alt(self.ii, self.jj, coords1)[None]
         motion = self._motion(coords1, self.target)[None]
         net, delta, weight, eta, upmask = self.update_op(self.net[None], self.inp[None], corr, motion,
                                                          self.ii, self.jj)
@@ -225,6 +228,7 @@ class FactorGraph:
         """Backend update: edges processed in groups of source frames, then one BA over all edges."""
         v = self.video
         t = v.counter
+        self._grow_damping()
         for _ in range(steps):
             coords1, _ = v.reproject(self.ii, self.jj)
             for s in range(0, int(self.ii.max()) + 1, source_chunk):

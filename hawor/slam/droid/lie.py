@@ -6,12 +6,14 @@ Packed layouts (last axis):
 Tangent vectors put translation first: se(3) (..., 6) = (rho, phi), sim(3) (..., 7) = (rho, phi, sigma)
 with s = exp(sigma). Retractions are on the left: G <- Exp(xi) * G.
 
-Written by hand because the PyPI "lietorch" is an unrelated package and pypose packs tangents in the
-same order but its exactness in float64 is not guaranteed; these functions are a few lines each.
+Written by hand: the PyPI "lietorch" is an unrelated package, no Lie-group library is among the
+project's dependencies, and each operation here is a few lines (tested against matrix exponentials).
 """
 from __future__ import annotations
 
 import torch
+
+from hawor.geometry import make_transform, matrix_to_quat_xyzw, quat_xyzw_to_matrix
 
 _SMALL_ANGLE2 = 1e-8
 
@@ -43,31 +45,6 @@ def quat_rotate(q: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     qv, qw = q[..., :3], q[..., 3:]
     t = 2.0 * torch.cross(qv, x, dim=-1)
     return x + qw * t + torch.cross(qv, t, dim=-1)
-
-
-def quat_to_matrix(q: torch.Tensor) -> torch.Tensor:
-    """(..., 4) xyzw -> (..., 3, 3)."""
-    eye = torch.eye(3, dtype=q.dtype, device=q.device).expand(*q.shape[:-1], 3, 3)
-    return quat_rotate(q[..., None, :], eye.transpose(-1, -2)).transpose(-1, -2)
-
-
-def matrix_to_quat(R: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) rotation -> (..., 4) xyzw with w >= 0 (numerically stable branch selection)."""
-    m = R
-    t = torch.stack([1 + m[..., 0, 0] - m[..., 1, 1] - m[..., 2, 2],
-                     1 - m[..., 0, 0] + m[..., 1, 1] - m[..., 2, 2],
-                     1 - m[..., 0, 0] - m[..., 1, 1] + m[..., 2, 2],
-                     1 + m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2]], -1)
-    cands = torch.stack([
-        torch.stack([t[..., 0], m[..., 1, 0] + m[..., 0, 1], m[..., 0, 2] + m[..., 2, 0], m[..., 2, 1] - m[..., 1, 2]], -1),
-        torch.stack([m[..., 1, 0] + m[..., 0, 1], t[..., 1], m[..., 2, 1] + m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0]], -1),
-        torch.stack([m[..., 0, 2] + m[..., 2, 0], m[..., 2, 1] + m[..., 1, 2], t[..., 2], m[..., 1, 0] - m[..., 0, 1]], -1),
-        torch.stack([m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1], t[..., 3]], -1),
-    ], -2)
-    best = t.argmax(-1)
-    q = torch.take_along_dim(cands, best[..., None, None].expand(*best.shape, 1, 4), -2)[..., 0, :]
-    q = q / (0.5 * t.gather(-1, best[..., None]).clamp_min(1e-30).sqrt() * 4.0)
-    return torch.where(q[..., 3:] < 0, -q, q)
 
 
 def so3_exp(phi: torch.Tensor) -> torch.Tensor:
@@ -163,7 +140,7 @@ def se3_act4(g: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
 
 def se3_adjoint(g: torch.Tensor) -> torch.Tensor:
     """(..., 6, 6) Ad(g) = [[R, [t]x R], [0, R]] for (rho, phi) tangents: g Exp(xi) g^-1 = Exp(Ad xi)."""
-    R = quat_to_matrix(g[..., 3:7])
+    R = quat_xyzw_to_matrix(g[..., 3:7])
     top = torch.cat([R, skew(g[..., :3]) @ R], -1)
     bottom = torch.cat([torch.zeros_like(R), R], -1)
     return torch.cat([top, bottom], -2)
@@ -171,16 +148,13 @@ def se3_adjoint(g: torch.Tensor) -> torch.Tensor:
 
 def se3_to_matrix(g: torch.Tensor) -> torch.Tensor:
     """(..., 7) -> (..., 4, 4)."""
-    T = torch.zeros(*g.shape[:-1], 4, 4, dtype=g.dtype, device=g.device)
-    T[..., :3, :3] = quat_to_matrix(g[..., 3:7])
-    T[..., :3, 3] = g[..., :3]
-    T[..., 3, 3] = 1.0
-    return T
+    return make_transform(quat_xyzw_to_matrix(g[..., 3:7]), g[..., :3])
 
 
 def se3_from_matrix(T: torch.Tensor) -> torch.Tensor:
-    """(..., 4, 4) rigid transform -> (..., 7)."""
-    return torch.cat([T[..., :3, 3], matrix_to_quat(T[..., :3, :3])], -1)
+    """(..., 4, 4) rigid transform -> (..., 7), quaternion with w >= 0."""
+    q = matrix_to_quat_xyzw(T[..., :3, :3])
+    return torch.cat([T[..., :3, 3], torch.where(q[..., 3:] < 0, -q, q)], -1)
 
 
 def se3_retract(xi: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -243,6 +217,4 @@ def sim3_act(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def sim3_to_matrix(g: torch.Tensor) -> torch.Tensor:
     """(..., 8) -> (..., 4, 4) with top-left block s R."""
-    T = se3_to_matrix(g[..., :7])
-    T[..., :3, :3] = T[..., :3, :3] * g[..., 7:8, None]
-    return T
+    return make_transform(quat_xyzw_to_matrix(g[..., 3:7]), g[..., :3], g[..., 7])

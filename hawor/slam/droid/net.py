@@ -37,13 +37,15 @@ class DroidNetConfig:
 
     @classmethod
     def from_fixture(cls, cfg: dict) -> "DroidNetConfig":
-        """Build from a fixture's ``droid_config.json`` (``architecture_constants`` and ``corr_block_test``)."""
+        """Build from a fixture's ``droid_config.json`` (its ``architecture_constants``)."""
         a = cfg.get("architecture_constants", {})
-        c = cfg.get("corr_block_test", {})
-        return cls(encoder_width=a.get("encoder_base_width", 32), fnet_dim=a.get("fnet_output_dim", 128),
-                   cnet_dim=a.get("cnet_output_dim", 256), hidden_dim=a.get("gru_hidden", 128),
-                   corr_levels=c.get("num_levels", 4), corr_radius=c.get("radius", 3),
-                   eta_scale=a.get("eta_scale", 0.01))
+        out = cls(encoder_width=a.get("encoder_base_width", 32), fnet_dim=a.get("fnet_output_dim", 128),
+                  cnet_dim=a.get("cnet_output_dim", 256), hidden_dim=a.get("gru_hidden", 128),
+                  eta_scale=a.get("eta_scale", 0.01))
+        if a.get("corr_planes", out.corr_planes) != out.corr_planes:
+            raise ValueError(f"corr_planes {a['corr_planes']} != {out.corr_levels} levels x "
+                             f"(2*{out.corr_radius}+1)^2 of the official network")
+        return out
 
 
 class ResidualBlock(nn.Module):

@@ -32,22 +32,25 @@ class DepthVideo:
         self.inps = torch.zeros(buffer, hidden_dim, h, w, **kw)
         self.masks = torch.zeros(buffer, h, w, **kw)
 
-    def _grow(self, needed: int) -> None:
+    def reserve(self, needed: int) -> None:
+        """Make room for at least ``needed`` slots (the buffers double when full)."""
         size = len(self.tstamp)
         if needed <= size:
             return
-        new = max(needed, 2 * size)
+        extra = max(needed, 2 * size) - size
         for name in _SLOTS:
             old = getattr(self, name)
-            fill = se3_identity(new - size, device=self.device) if name == "poses" else (
-                torch.ones if name == "disps" else torch.zeros)(new - size, *old.shape[1:], dtype=old.dtype,
-                                                               device=self.device)
+            fill = old.new_zeros(extra, *old.shape[1:])
+            if name == "poses":
+                fill[:, 6] = 1.0
+            elif name == "disps":
+                fill += 1.0
             setattr(self, name, torch.cat([old, fill]))
 
     def append(self, tstamp: float, intrinsics, fmap, net=None, inp=None, mask=None, pose=None, disp=None) -> None:
         """Write slot ``counter`` (pose/disparity keep their pre-set values unless given) and advance."""
         k = self.counter
-        self._grow(k + 1)
+        self.reserve(k + 1)
         self.tstamp[k] = tstamp
         self.intrinsics[k] = intrinsics
         self.fmaps[k] = fmap

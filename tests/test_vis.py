@@ -1,0 +1,158 @@
+"""Visualisation: scene objects, world and camera views, H.264 output, exports."""
+import av
+import numpy as np
+import pytest
+import trimesh
+
+from hawor.hands import HandModel
+from hawor.render import OffscreenRenderer
+from hawor.vis.exports import export_meshes, export_rerun
+from hawor.vis.objects import HAND_COLORS, checkerboard, frustum, look_at, overview_camera
+from hawor.vis.views import CameraView, WorldView, render_size, write_video
+from hawor.world.assemble import hand_joints, posed_hands, world_to_camera
+from hawor.world.sequence import HandSequence
+
+K = np.array([[200.0, 0, 80], [0, 200.0, 60], [0, 0, 1]])
+SIZE = (160, 120)
+N = 4
+
+
+@pytest.fixture(scope="module")
+def models():
+    return {side: HandModel(side).double() for side in ("left", "right")}
+
+
+def two_hands(n=N):
+    t = np.linspace(0, 1, n)[:, None]
+
+    def hand(side, x):
+        return HandSequence(side, global_orient=np.tile([np.pi / 2, 0, 0], (n, 1)) + t * [0, 0.3, 0],
+                            hand_pose=np.zeros((n, 45)), betas=np.zeros((n, 10)),
+                            transl=np.array([x, 0.05, 0.45]) + t * [0, 0, 0.05],
+                            observed=np.ones(n, bool), infilled=np.zeros(n, bool))
+
+    return {"left": hand("left", -0.12), "right": hand("right", 0.1)}
+
+
+def trajectory(n=N):
+    T = np.tile(np.eye(4), (n, 1, 1))
+    T[:, 0, 3] = np.linspace(0, 0.1, n)
+    return T
+
+
+def color_fraction(image, rgb, tol=60):
+    """Share of pixels within ``tol`` of a colour's hue direction (shading scales brightness)."""
+    pix = image.reshape(-1, 3).astype(float)
+    ref = np.asarray(rgb, float)
+    cos = (pix @ ref) / (np.linalg.norm(pix, axis=1) * np.linalg.norm(ref) + 1e-9)
+    return float(((cos > 0.995) & (np.abs(pix - pix.mean(1, keepdims=True)).max(1) > tol / 3)).mean())
+
+
+def test_look_at_points_the_optical_axis_at_the_target():
+    T = look_at(np.array([1.0, -1.0, -2.0]), np.array([0.0, 0.0, 1.0]), up=np.array([0.0, -1.0, 0.0]))
+    np.testing.assert_allclose(T[:3, :3].T @ T[:3, :3], np.eye(3), atol=1e-12)
+    target_cam = T[:3, :3].T @ (np.array([0.0, 0.0, 1.0]) - T[:3, 3])
+    np.testing.assert_allclose(target_cam[:2], 0, atol=1e-12)
+    assert target_cam[2] > 0
+    assert (T[:3, :3].T @ np.array([0.0, -1.0, 0.0]))[1] < 0  # world up is image up (-y)
+
+
+def test_overview_camera_keeps_points_in_frame():
+    rng = np.random.default_rng(0)
+    points = rng.normal(0, 0.3, (200, 3)) + [0.5, 0.2, 1.0]
+    T = overview_camera(points, focal=200.0, image_size=SIZE)
+    cam = (points - T[:3, 3]) @ T[:3, :3]
+    uv = cam[:, :2] / cam[:, 2:] * 200 + np.array(SIZE) / 2
+    inside = (cam[:, 2] > 0) & (uv >= 0).all(1) & (uv < SIZE).all(1)
+    assert inside.mean() > 0.95
+
+
+def test_frustum_base_projects_to_the_image_corners():
+    T = np.eye(4)
+    T[:3, 3] = [0.3, -0.2, 0.1]
+    mesh = frustum(T, K, SIZE, depth=0.1)
+    np.testing.assert_allclose(mesh.vertices[0], T[:3, 3])
+    base = mesh.vertices[1:] - T[:3, 3]
+    uv = base[:, :2] / base[:, 2:] * 200 + [80, 60]
+    np.testing.assert_allclose(uv, [[0, 0], [160, 0], [160, 120], [0, 120]], atol=1e-9)
+
+
+def test_checkerboard_front_faces_the_camera_and_alternates():
+    board = checkerboard(np.array([0, 0, 1.0]), np.array([0, 1.0, 0]), np.array([1.0, 0, 0]), half_size=1.0)
+    assert len(board.faces) == 2 * 16  # 4 x 4 tiles of 0.5 m
+    assert len(np.unique(board.vertex_colors()[:, 0].round(3))) == 2
+    with OffscreenRenderer(*SIZE, backend="numpy") as renderer:
+        out = renderer.render([board], K, np.eye(4), background=(1.0, 0.0, 0.0))
+    assert (out.depth > 0).mean() > 0.99  # the board fills the view: it is not back-face culled
+
+
+def test_world_view_draws_hands_backdrop_and_flags_infilled(models):
+    hands = two_hands()
+    hands["right"].observed[2:] = False
+    hands["right"].infilled[2:] = True
+    view = WorldView(hands, models, trajectory(), K, SIZE)
+    try:
+        frames = list(view.frames())
+    finally:
+        view.close()
+    assert len(frames) == N and frames[0].shape == (120, 160, 3)
+    for frame in frames:
+        assert frame.mean() > 60  # the backdrop, not a black frame
+        assert color_fraction(frame, np.array(HAND_COLORS["left"]) - 0.5) > 0.002 or \
+            color_fraction(frame, HAND_COLORS["left"]) > 0.002
+    blue = [color_fraction(f, HAND_COLORS["right"]) for f in frames]
+    assert blue[0] > 0.002
+    # infilled frames use a paler tint: the saturated blue is (mostly) gone
+    assert blue[3] < 0.5 * blue[0]
+
+
+def test_camera_view_overlays_at_the_projected_hand(models):
+    hands = two_hands()
+    hands["left"] = HandSequence.empty("left", N)
+    cam = {s: world_to_camera(q, np.tile(np.eye(4), (N, 1, 1)), models[s]) for s, q in hands.items()}
+    grey = np.full((120, 160, 3), 100, np.uint8)
+    view = CameraView(cam, models, K, SIZE)
+    try:
+        out = list(view.frames([grey] * N, range(N)))
+    finally:
+        view.close()
+    changed = np.abs(out[0].astype(int) - grey).sum(-1) > 30
+    vertices = posed_hands(cam["right"], models["right"], [0])[0][0]
+    uv = vertices[:, :2] / vertices[:, 2:] * 200 + [80, 60]
+    uv = uv[(uv >= 0).all(1) & (uv < SIZE).all(1)]
+    ys, xs = np.nonzero(changed)
+    assert changed.mean() > 0.01
+    # the overlay covers exactly the projected mesh (bounding boxes agree within 2 px)
+    np.testing.assert_allclose([xs.min(), ys.min(), xs.max(), ys.max()],
+                               [*uv.min(0), *uv.max(0)], atol=2.0)
+    cam["right"].observed[:] = False  # nothing valid: the frame passes through untouched
+    view = CameraView(cam, models, K, SIZE)
+    try:
+        assert np.array_equal(next(view.frames([grey], [0])), grey)
+    finally:
+        view.close()
+
+
+def test_write_video_is_h264_with_every_frame(tmp_path):
+    frames = [np.full((120, 160, 3), 20 * i, np.uint8) for i in range(5)]
+    path = tmp_path / "v.mp4"
+    assert write_video(path, frames, 30.0, SIZE, total=5) == 5
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        assert sum(1 for _ in container.decode(stream)) == 5
+    assert render_size((3840, 2160)) == (1280, 720) and render_size((640, 480)) == (640, 480)
+
+
+def test_exports(models, tmp_path):
+    hands = two_hands()
+    hands["left"].observed[1] = False
+    hands = {s: q.with_params() for s, q in hands.items()}
+    count = export_meshes(tmp_path / "ply", hands, models, "ply")
+    assert count == 2 * N - 1
+    mesh = trimesh.load(tmp_path / "ply" / "000000_right.ply", process=False)
+    assert mesh.vertices.shape == (778, 3) and mesh.faces.shape == (1552, 3)
+    assert not (tmp_path / "ply" / "000001_left.ply").exists()
+    joints = {s: hand_joints(q, models[s]) for s, q in hands.items()}
+    path = export_rerun(tmp_path / "hands.rrd", hands, models, joints, trajectory(), K, SIZE, 30.0)
+    assert path.stat().st_size > 10_000
