@@ -108,9 +108,11 @@ def _report(result) -> None:
             print(f"  camera ATE {100 * evaluation['camera_ate_m']:.1f} cm (after similarity alignment)")
         if "skipped" in evaluation:
             print(f"  skipped: {evaluation['skipped']}")
-    for name in ("vis_world.mp4", "vis_cam.mp4", "hands.rrd"):
-        if (result.folder / name).is_file():
-            print(f"  wrote {result.folder / name}")
+    for stage, info in s["stages"].items():
+        if stage.startswith("vis_"):
+            print(f"  {'kept' if info['cached'] else 'wrote'} {result.folder / (stage + '.mp4')}")
+    for kind, where in s["exports"].items():
+        print(f"  export {kind}: {where}")
 
 
 if __name__ == "__main__":

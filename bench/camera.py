@@ -41,8 +41,13 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=300, help="frames of the rendered clip")
     ap.add_argument("--focal", type=float, default=None, help="focal length in pixels (default: 600 or ground truth)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-hands", action="store_true",
+                    help="ignore hands_camera.npz beside the video (no hand masks, scale fixed to 1)")
     args = ap.parse_args()
 
+    import pycolmap  # noqa: F401  (imports are one-off costs the pipeline pays before this stage)
+
+    import hawor.hands  # noqa: F401
     from hawor.io.video import probe_video
     from hawor.slam import default_intrinsics, estimate_camera
 
@@ -52,10 +57,13 @@ def main() -> None:
         gt = video.parent / "camera.npz"
         focal = args.focal or (float(np.load(gt)["K"][0, 0]) if gt.is_file() else 600.0)
         K = default_intrinsics(info.size, focal)
+        hands_file = video.parent / "hands_camera.npz"
+        hands = dict(np.load(hands_file)) if hands_file.is_file() and not args.no_hands else None
         base_rss = _peak_rss_mb()
         load_before = os.getloadavg()[0]
         start, cpu_start = time.perf_counter(), time.process_time()
-        traj = estimate_camera(video, K, backend="classical", scale=1.0)
+        # with hands: masks rasterised from them and the hand-anchored scale, as in the pipeline
+        traj = estimate_camera(video, K, hands=hands, backend="classical", scale="auto" if hands else 1.0)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         n = len(traj)
         report = {
@@ -64,7 +72,7 @@ def main() -> None:
             "cpu_seconds": round(cpu, 2), "frames_per_cpu_s": round(n / cpu, 1),
             "load_average_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
             "peak_rss_mb": round(_peak_rss_mb(), 1), "rss_before_mb": round(base_rss, 1),
-            "method": traj.method, "warnings": traj.warnings,
+            "hand_masks": hands is not None, "method": traj.method, "warnings": traj.warnings,
         }
         timings = getattr(traj, "timings", None)
         if timings:

@@ -106,14 +106,21 @@ def _check_open_hand() -> Component:
 
 
 def _check_landmarks() -> Component:
-    from hawor.detection.landmark_assets import check_landmark_models
+    from hawor.detection.landmark_assets import check_landmark_models, find_landmark_models
 
     status = check_landmark_models()
     present = all(s != "missing" for s in status.values())
     ok = all(s == "ok" for s in status.values())
     detail = "4 .tflite files, sha256 verified" if ok else ", ".join(f"{k} {v}" for k, v in status.items() if v != "ok")
-    if not present:
-        detail += " (run `python -m hawor.assets`)"
+    if not ok:
+        detail += " (fix: `python -m hawor.assets`)"
+    else:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+
+            Interpreter(model_path=str(find_landmark_models()["palm_full"])).allocate_tensors()
+        except Exception as exc:  # the interpreter raises plain RuntimeError/ValueError on bad files
+            ok, detail = False, f"ai-edge-litert cannot run them: {type(exc).__name__}: {exc}"
     return Component("landmark models (embedded)", OFFICIAL_PATHS["landmarks"], present, ok, detail)
 
 

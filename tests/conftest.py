@@ -1,8 +1,9 @@
 """Test set-up: offline defaults before anything else, and small shared builders."""
 import os
+import pickle
 import sys
 import types
-import pickle
+from pathlib import Path
 
 import hawor  # noqa: F401  (sets YOLO_OFFLINE, HF_HUB_OFFLINE, PYOPENGL_PLATFORM, ...)
 import numpy as np
@@ -10,6 +11,10 @@ import pytest
 import torch
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+# The numeric compat fixtures and manifests live beside the checkout (../shared/compat), as in CI.
+COMPAT_DIR = Path(os.environ.get("HAWOR_COMPAT_DIR", Path(__file__).resolve().parents[2] / "shared" / "compat"))
+FIXTURES_DIR = COMPAT_DIR / "fixtures"
 
 
 def make_mano_layout(num_verts: int = 778, seed: int = 0) -> dict:

@@ -3,7 +3,6 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +11,8 @@ from hawor.compat import hawor_fixture
 from hawor.compat.verify import compare
 from hawor.models.checkpoint import CheckpointMismatchError
 
-FIXTURES = Path("/work/shared/compat/fixtures")
+from conftest import FIXTURES_DIR as FIXTURES
+
 pytestmark = pytest.mark.skipif(not hawor_fixture.present(FIXTURES), reason="shared hawor fixture not present")
 
 EXPECTED_OUTPUTS = {"bbox_info", "backbone_feat_frames", "st_feat_frames", "head_pose6d", "pred_shape", "pred_cam",

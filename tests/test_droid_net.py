@@ -14,7 +14,7 @@ from hawor.slam.droid import DroidNet, DroidNetConfig, load_droid_net
 from hawor.slam.droid.corr import CorrBlock, correlation_pyramid
 from hawor.slam.droid.net import upsample_disp
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "compat" / "fixtures"
+from conftest import FIXTURES_DIR as FIXTURES
 TINY = DroidNetConfig(encoder_width=8, fnet_dim=16, cnet_dim=32, hidden_dim=16)
 
 

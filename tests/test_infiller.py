@@ -1,5 +1,4 @@
 """The motion infiller network: official numerics (fixture), masking, checkpoint loading."""
-from pathlib import Path
 
 import pytest
 import torch
@@ -9,7 +8,7 @@ from hawor.errors import HaworInputError
 from hawor.models.infiller import InfillerConfig, MotionInfiller, observed_attention_mask
 from hawor.world.infill import WEIGHTS_KEY, load_infiller
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "compat" / "fixtures"
+from conftest import FIXTURES_DIR as FIXTURES
 TINY = InfillerConfig(seq_len=12, d_model=32, nhead=4, d_hid=48, nlayers=2)
 
 

@@ -1,7 +1,5 @@
 """Metric3D v2 ViT: official numeric fixture, full-size key manifest, weight loading."""
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +13,7 @@ from hawor.depth.weights import load_metric3d
 from hawor.errors import HaworInputError
 from hawor.models.checkpoint import CheckpointMismatchError
 
-COMPAT = Path(os.environ.get("HAWOR_COMPAT_DIR", Path(__file__).resolve().parents[2] / "shared" / "compat"))
+from conftest import COMPAT_DIR as COMPAT
 FIXTURE = COMPAT / "fixtures" / "metric3d"
 needs_fixture = pytest.mark.skipif(not metric3d_fixture.present(FIXTURE), reason=f"no Metric3D fixture at {FIXTURE}")
 

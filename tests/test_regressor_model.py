@@ -13,7 +13,9 @@ from hawor.estimation.regressor import load_regressor
 from hawor.models.checkpoint import CheckpointMismatchError
 from hawor.models.hawor_regressor import HaworConfig, HaworRegressor
 
-MANIFEST = Path("/work/shared/compat/hawor_state_dict.json")
+from conftest import COMPAT_DIR
+
+MANIFEST = COMPAT_DIR / "hawor_state_dict.json"
 TINY_YAML = {"MODEL": {"IMAGE_SIZE": 256, "BACKBONE": {"TYPE": "vit"}, "ST_MODULE": True, "ST_HDIM": 8,
                        "ST_NLAYER": 2, "MOTION_MODULE": True, "MOTION_HDIM": 12, "MOTION_NLAYER": 1}}
 

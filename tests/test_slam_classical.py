@@ -109,9 +109,10 @@ def test_classical_trajectory_matches_ground_truth(sequence):
     assert "hand_anchored" in traj.method
     np.testing.assert_allclose(traj.T_world_cam[0], np.eye(4), atol=1e-9)  # world = first camera
     rot = _rotation_errors_deg(traj.T_world_cam, sequence["T"])
-    assert rot.mean() < 0.6 and rot.max() < 1.5, (rot.mean(), rot.max())
-    # the head moves ~8 cm in all (a few cm of lean plus jitter), 0.5 m from the table
-    assert _ate_ratio(traj.T_world_cam, sequence["T"]) < 0.035
+    assert rot.mean() < 0.5 and rot.max() < 1.0, (rot.mean(), rot.max())
+    # The head moves ~8 cm in all (a few cm of lean plus jitter) 0.5 m above the table: little
+    # parallax. Target 2 %; measured 1.5-2.0 % (rotation 0.12 deg mean) as the generator evolved.
+    assert _ate_ratio(traj.T_world_cam, sequence["T"]) < 0.03
 
 
 def test_hand_anchored_scale_matches_scene_depth(sequence):
@@ -133,7 +134,8 @@ def test_hand_anchored_scale_matches_scene_depth(sequence):
 
 
 def test_motion_blur_and_a_black_gap(sequence):
-    """Blurred frames and 8 black frames in the middle: poses for every frame, a warning, no crash."""
+    """Blurred frames and 8 black frames in the middle: no track crosses the gap, so the map splits;
+    the largest part is kept, the rest posed from homographies, every frame has a pose, no crash."""
     frames = list(VideoReader(sequence["video"]))
     kernel = np.zeros((9, 9), np.float32)
     kernel[4] = 1 / 9  # horizontal motion blur over 9 px
@@ -143,6 +145,7 @@ def test_motion_blur_and_a_black_gap(sequence):
     traj = estimate_camera(frames, sequence["K"], backend="classical", scale=1.0)
     assert len(traj) == 90 and np.isfinite(traj.T_world_cam).all()
     assert any("8 of 90 frames had no trackable texture" in w for w in traj.warnings)
+    assert any("split into 2 models" in w for w in traj.warnings)
     rot = _rotation_errors_deg(traj.T_world_cam, sequence["T"])
     keep = np.r_[0:40, 48:90]
     assert np.median(rot[keep]) < 2.0, np.median(rot[keep])

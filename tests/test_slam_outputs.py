@@ -10,7 +10,7 @@ from scipy.spatial.transform import Rotation
 from hawor.errors import HaworInputError
 from hawor.slam import keyframe_disparities
 from hawor.slam.classical import ClassicalResult
-from hawor.slam.masks import HandMasks, hand_vertices, rasterize_meshes
+from hawor.slam.masks import HandMasks, hand_meshes, rasterize_meshes
 from hawor.slam.trajectory import CameraTrajectory
 
 
@@ -98,15 +98,15 @@ def test_hand_masks_from_hands_cover_projected_joints():
         hands[f"{side}_betas"] = np.zeros((n, 10))
         hands[f"{side}_transl"] = np.tile([x, 0.0, 0.5], (n, 1))
     hands["left_global_orient"][1] = np.nan  # left hand absent in frame 1
-    masks = HandMasks.from_hands(hands, K, size)
+    masks = HandMasks.from_hands(hands, K, size, forearm_length_m=0)
     assert len(masks) == n
-    verts = hand_vertices(hands)
+    meshes = hand_meshes(hands)
     for f in range(n):
         m = masks.mask(f)
         near_mask = cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         splat = np.zeros_like(m)
         for side in ("left", "right"):
-            v = verts[side][0][f]
+            v = meshes[side][0][f]
             if v is None:
                 continue
             uv = v[:, :2] / v[:, 2:] * 150 + [80, 60]
@@ -121,6 +121,15 @@ def test_hand_masks_from_hands_cover_projected_joints():
     # compact: bit-packed crops, far below one byte per pixel
     stored = sum(c[4].nbytes for c in masks._crops if c is not None)
     assert stored < n * 160 * 120 / 6
+    # the forearm continues the middle-finger-to-wrist axis beyond the wrist
+    with_arms = HandMasks.from_hands(hands, K, size)
+    assert with_arms.coverage(0) > masks.coverage(0) * 1.2
+    joints = meshes["right"][1][0]
+    axis = (joints[0] - joints[9]) / np.linalg.norm(joints[0] - joints[9])
+    elbowward = joints[0] + 0.05 * axis
+    u, v = elbowward[:2] / elbowward[2] * 150 + [80, 60]
+    assert 0 <= u < 160 and 0 <= v < 120
+    assert with_arms.mask(0)[int(v), int(u)] and not masks.mask(0)[int(v), int(u)]
 
 
 def test_hand_masks_resize_keeps_partial_coverage():
@@ -154,3 +163,23 @@ def test_keyframe_disparities_are_inverse_depth():
     assert d.shape == (2, 384, 512)
     assert sorted(d[0][d[0] > 0].tolist()) == pytest.approx([0.25, 0.5])
     assert np.count_nonzero(d[1]) == 2
+
+
+def test_droid_disparities_become_map_points():
+    """DROID's keyframe disparity maps feed the hand-anchored scale as map points at the right depth."""
+    from hawor.slam import _droid_map
+
+    K = np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]])
+    T = np.tile(np.eye(4), (3, 1, 1))
+    T[2, 0, 3] = 0.3
+    disps = np.full((2, 384, 512), 0.5, np.float32)  # fronto-parallel wall 2 units away
+    traj = CameraTrajectory(T, K, 1.0, np.array([0, 2]), disps=disps)
+    res = _droid_map(traj, (640, 480))
+    assert len(res.observations[1][1]) == 0  # not a keyframe
+    for f in (0, 2):
+        xy, pidx = res.observations[f]
+        pts = res.points_world[pidx]
+        cam = pts - T[f, :3, 3]
+        np.testing.assert_allclose(cam[:, 2], 2.0, rtol=1e-6)
+        uv = cam[:, :2] / cam[:, 2:] * 500 + [320, 240]
+        np.testing.assert_allclose(uv, xy, atol=1e-3)  # re-projects onto its own pixel at full resolution

@@ -98,17 +98,17 @@ def test_truth_files_follow_the_schema_and_the_hand_model(small_sequence):
         np.testing.assert_array_equal(cam[f"{side}_valid"], cam[f"{side}_observed"])
         assert np.isnan(cam[f"{side}_joints"][~cam[f"{side}_valid"]]).all()
         model = HandModel(side)
-        out = model(torch.tensor(world[f"{side}_global_orient"]).float(), torch.tensor(world[f"{side}_hand_pose"]).float(),
-                    torch.tensor(world[f"{side}_betas"]).float(), torch.tensor(world[f"{side}_transl"]).float())
+        keys = ("global_orient", "hand_pose", "betas", "transl")
+        out = model(*[torch.tensor(world[f"{side}_{key}"]).float() for key in keys])
         np.testing.assert_allclose(out.joints.numpy(), world[f"{side}_joints"], atol=2e-5)
         # camera-frame parameters are the world ones seen from T_world_cam
         obs = cam[f"{side}_valid"]
         T_cw = np.linalg.inv(camera["T_world_cam"][obs])
         expected = np.einsum("nij,nkj->nki", T_cw[:, :3, :3], world[f"{side}_joints"][obs]) + T_cw[:, None, :3, 3]
         np.testing.assert_allclose(cam[f"{side}_joints"][obs], expected, atol=1e-9)
-        R = Rotation.from_rotvec(cam[f"{side}_global_orient"][obs]).as_matrix()
-        np.testing.assert_allclose(R, T_cw[:, :3, :3] @ Rotation.from_rotvec(world[f"{side}_global_orient"][obs]).as_matrix(),
-                                   atol=1e-9)
+        R_cam = Rotation.from_rotvec(cam[f"{side}_global_orient"][obs]).as_matrix()
+        R_world = Rotation.from_rotvec(world[f"{side}_global_orient"][obs]).as_matrix()
+        np.testing.assert_allclose(R_cam, T_cw[:, :3, :3] @ R_world, atol=1e-9)
 
 
 def test_camera_and_hands_move_smoothly_and_look_down():

@@ -78,10 +78,7 @@ def load_regressor(checkpoint: str | Path, model_config: str | Path | None = Non
     # Built on the meta device and the checked tensors adopted (assign) instead of copied: no second 2.8 GB.
     with torch.device("meta"):
         model = HaworRegressor(cfg)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*non-meta parameter.*meta parameter")  # the check's no-op copy
-        load_state_dict_strict(model, state, source=f"{checkpoint} (config {config_path})")
-    model.load_state_dict(state, strict=True, assign=True)
+    load_state_dict_strict(model, state, source=f"{checkpoint} (config {config_path})", assign=True)
     return model.float().eval()
 
 

@@ -107,11 +107,12 @@ class VideoWriter:
     """Write RGB uint8 frames to a browser-playable H.264 .mp4, atomically.
 
     Use as a context manager; the file appears under its final name only after a clean close.
-    Odd sizes are padded by one pixel (yuv420p needs even width and height).
+    Odd sizes are padded by one pixel (yuv420p needs even width and height). ``deterministic=True``
+    encodes on one thread: libx264's threaded encoding gives slightly different pixels run to run.
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], crf: int = 23,
-                 preset: str = "veryfast"):
+                 preset: str = "veryfast", deterministic: bool = False):
         self.path = Path(path)
         self.size = (int(size[0]), int(size[1]))
         self._even = (self.size[0] + self.size[0] % 2, self.size[1] + self.size[1] % 2)
@@ -124,6 +125,8 @@ class VideoWriter:
         self._stream.width, self._stream.height = self._even
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"crf": str(crf), "preset": preset}
+        if deterministic:
+            self._stream.codec_context.thread_count = 1
         self.frames_written = 0
 
     def write(self, frame_rgb: np.ndarray) -> None:

@@ -180,8 +180,12 @@ def strip_prefixes(state_dict: Mapping[str, torch.Tensor],
 
 
 def load_state_dict_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor],
-                           ignore_prefixes: Iterable[str] = (), source: str = "checkpoint") -> None:
+                           ignore_prefixes: Iterable[str] = (), source: str = "checkpoint",
+                           assign: bool = False) -> None:
     """Load strictly over every key not under ``ignore_prefixes``; report mismatches by name.
+
+    ``assign=True`` puts the given tensors into the module instead of copying (for modules built on
+    the meta device, so a multi-GB network never exists twice in memory).
 
     Raises:
         CheckpointMismatchError listing the first missing, unexpected and mis-shaped keys.
@@ -201,4 +205,4 @@ def load_state_dict_strict(module: nn.Module, state_dict: Mapping[str, torch.Ten
                 parts.append(f"{label} {len(items)}: {', '.join(items[:5])}{more}")
         raise CheckpointMismatchError(f"{source}: does not match {type(module).__name__} — " + "; ".join(parts)
                                       + ". Is it the right file, and does its config match the weights?")
-    module.load_state_dict(given, strict=False)
+    module.load_state_dict(given, strict=False, assign=assign)

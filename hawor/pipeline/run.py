@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import json
 import platform
 import shutil
 import time
@@ -298,8 +299,6 @@ def load_result(folder: str | Path) -> Result:
     path = folder / "hands_world.npz"
     if not path.is_file():
         raise HaworInputError(f"result folder {folder}: has no hands_world.npz; run the pipeline on the video first.")
-    import json
-
     loaded = {}
     for frame in ("world", "camera"):
         with np.load(folder / f"hands_{frame}.npz", allow_pickle=False) as data:

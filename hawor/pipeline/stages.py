@@ -192,6 +192,7 @@ def estimate_trajectory(source: FrameSource, cache: StageCache, choice: str, han
     if hit is not None:
         arrays, meta = hit
         record.cached, record.warnings = True, meta.get("warnings", [])
+        record.reason += "; " + meta.get("method", "").split("; ", 1)[-1]
         return CameraTrajectory(arrays["T_world_cam"], arrays["K"], float(arrays["scale"]), arrays["keyframes"],
                                 meta.get("method", "")), record
     arrays_cam = {k: v for seq in hands_cam.values() for k, v in seq.to_arrays().items()}

@@ -18,18 +18,41 @@ _SEG_FLAGS = pyrender.RenderFlags.SEG | pyrender.RenderFlags.SKIP_CULL_FACES
 _PURE = np.array([[(i >> 2) & 1, (i >> 1) & 1, i & 1] for i in range(8)], dtype=np.uint8) * 255
 
 
+# pyrender's delete() calls eglTerminate on the shared display, which kills every other live context
+# in the process. So contexts are never deleted: released renderers wait in this pool for reuse.
+_IDLE_RENDERERS: dict[tuple[int, int, str], list] = {}
+
+
+def acquire_renderer(width: int, height: int, kind: str = "default") -> tuple["pyrender.OffscreenRenderer", bool]:
+    """A pyrender OffscreenRenderer of this size from the pool, or a new one.
+
+    ``kind`` keeps renderers that callers customised (e.g. their shader programs) apart.
+    Returns (renderer, is_new). Give it back with :func:`release_renderer`, never ``delete()`` it.
+    """
+    idle = _IDLE_RENDERERS.get((width, height, kind))
+    if idle:
+        return idle.pop(), False
+    return pyrender.OffscreenRenderer(width, height), True
+
+
+def release_renderer(renderer: "pyrender.OffscreenRenderer", kind: str = "default") -> None:
+    """Return a renderer from :func:`acquire_renderer` to the pool."""
+    key = (int(renderer.viewport_width), int(renderer.viewport_height), kind)
+    _IDLE_RENDERERS.setdefault(key, []).append(renderer)
+
+
 class GLBackend:
-    """Holds one EGL context and framebuffer of a fixed size."""
+    """Holds one EGL context and framebuffer of a fixed size (pooled per size, see above)."""
 
     name = "egl"
 
     def __init__(self, width: int, height: int):
         self.width, self.height = width, height
-        self._renderer = pyrender.OffscreenRenderer(width, height)
+        self._renderer, _ = acquire_renderer(width, height)
 
     def close(self) -> None:
         if self._renderer is not None:
-            self._renderer.delete()
+            release_renderer(self._renderer)
             self._renderer = None
 
     def render(self, meshes: list[Mesh], K: np.ndarray, T_world_cam: np.ndarray, lights: Lights,
@@ -42,7 +65,7 @@ class GLBackend:
         scene.add(camera, pose=cam_pose)
         for intensity, direction_cam in lights.directions():
             scene.add(pyrender.DirectionalLight(color=np.ones(3), intensity=intensity),
-                      pose=cam_pose @ _light_pose_gl(direction_cam))
+                      pose=cam_pose @ light_pose_gl(direction_cam))
         color, depth = self._renderer.render(scene, flags=pyrender.RenderFlags.RGBA)
         masks = self._masks(scene, nodes, depth) if want_masks else None
         # pyrender writes sRGB, and MSAA resolves edge pixels against the transparent clear colour,
@@ -80,7 +103,7 @@ def _to_pyrender(mesh: Mesh) -> pyrender.Mesh:
     return pyrender.Mesh([primitive])
 
 
-def _light_pose_gl(direction_cam: np.ndarray) -> np.ndarray:
+def light_pose_gl(direction_cam: np.ndarray) -> np.ndarray:
     """Pose (in the OpenGL camera frame) of a directional light shining along ``direction_cam`` (OpenCV)."""
     d = CV_TO_GL[:3, :3] @ direction_cam
     z = -d  # pyrender's directional light shines along its node's -z

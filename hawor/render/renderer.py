@@ -91,7 +91,7 @@ class OffscreenRenderer:
         return RenderResult(np.clip(out + 0.5, 0, 255).astype(np.uint8), depth, masks, self.backend)
 
     def close(self) -> None:
-        """Free the GL context (safe to call twice)."""
+        """Release the GL context (pooled for reuse; safe to call twice)."""
         if self._impl is not None:
             self._impl.close()
             self._impl = None

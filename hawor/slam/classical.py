@@ -6,7 +6,8 @@
    `match_overlap` shares its common tracks, verified by pycolmap's two-view geometry, and
    pycolmap's incremental mapper (fixed shared intrinsics from K) reconstructs them.
 3. The largest model is kept; every frame (keyframes of smaller models included) is resected by PnP
-   on its tracks that have a 3D point, and frames PnP cannot pose are interpolated.
+   on its tracks that have a 3D point; frames PnP cannot pose get rotations chained from
+   frame-to-frame homographies and interpolated positions.
 Degenerate videos never reach COLMAP's failure modes unannounced: no texture or a static camera give
 identity poses, a camera that only rotates gives rotations from homographies, each with a warning.
 """
@@ -34,13 +35,13 @@ class ClassicalOptions:
     mask_dilation_px: int = 6
     match_overlap: int = 12  # each keyframe is matched to this many following keyframes
     min_pair_matches: int = 30
-    min_ransac_trials: int = 20
+    min_ransac_trials: int = 100
     min_pnp_inliers: int = 15
     pnp_reproj_px: float = 1.0
     static_motion_px: float = 1.0  # below this largest median displacement the camera is static
     min_model_keyframes: int = 3
     init_min_tri_angle: float = 2.0  # degrees; COLMAP halves it when no initial pair qualifies
-    min_tri_angle: float = 0.5  # degrees (head-mounted baselines are a few centimetres), for triangulating and keeping points
+    min_tri_angle: float = 0.5  # degrees, to triangulate and keep points (head baselines are centimetres)
     num_threads: int = -1
     tracker: TrackerOptions = field(default_factory=TrackerOptions)
 
@@ -250,8 +251,8 @@ def _write_database(tracks: TrackingResult, K_work: np.ndarray, opt: ClassicalOp
     kfs = tracks.keyframes
     w = int(round(K_work[0, 2] * 2))
     h = int(round(K_work[1, 2] * 2))
-    camera = pycolmap.Camera(model="SIMPLE_PINHOLE", width=max(w, 1), height=max(h, 1),
-                             params=[float(K_work[0, 0]), float(K_work[0, 2]), float(K_work[1, 2])])
+    camera = pycolmap.Camera(model="PINHOLE", width=max(w, 1), height=max(h, 1),
+                             params=[K_work[0, 0], K_work[1, 1], K_work[0, 2], K_work[1, 2]])
     db_path = tmp / "database.db"
     db = pycolmap.Database.open(db_path)
     camera.camera_id = db.write_camera(camera)
@@ -268,9 +269,8 @@ def _write_database(tracks: TrackingResult, K_work: np.ndarray, opt: ClassicalOp
         db.write_keypoints(image_id, tracks.frames[f].xy.astype(np.float32))
     tvg_options = pycolmap.TwoViewGeometryOptions()
     tvg_options.ransac.max_error = 2.0
-    # forward-backward-checked KLT matches are mostly inliers, so few RANSAC trials suffice
     tvg_options.ransac.min_num_trials = opt.min_ransac_trials
-    tvg_options.ransac.dyn_num_trials_multiplier = 1.0 if opt.min_ransac_trials < 100 else 3.0
+    tvg_options.ransac.random_seed = 0
     for a in range(len(kfs)):
         fa = tracks.frames[kfs[a]]
         for b in range(a + 1, min(a + 1 + opt.match_overlap, len(kfs))):
@@ -470,7 +470,8 @@ def _rotation_only(tracks: TrackingResult, K_work: np.ndarray) -> ClassicalResul
         T[f, :3, :3] = T[f - 1, :3, :3] @ _relative_rotation(tracks, f, K_work)
     posed_by = np.full(n, "rotation", dtype=object)
     posed_by[0] = "identity"
-    warn = ["too little camera translation to triangulate the scene: camera rotation from homographies, "
-            "camera position held fixed (translation and scale unobservable)"]
+    warn = ["no 3D reconstruction (too little camera translation to triangulate, or too few tracks): camera "
+            "rotation from frame-to-frame homographies, camera position held fixed (translation and scale "
+            "unobservable)"]
     return ClassicalResult(T, np.asarray(tracks.keyframes, np.int64), np.zeros((0, 3)),
                            [_no_obs() for _ in range(n)], posed_by, warn)

@@ -21,7 +21,7 @@ class TrackerOptions:
     min_corner_distance: int = 10
     corner_quality: float = 0.005
     reseed_fraction: float = 0.7  # re-detect corners when fewer than this fraction of max_corners live
-    window: int = 21
+    window: int = 15
     levels: int = 3
     fb_max_px: float = 1.0
     border_px: int = 8

@@ -14,6 +14,9 @@ import numpy as np
 from hawor.errors import HaworInputError
 
 NEAR_PLANE_M = 0.01  # triangles with a vertex closer than this are not drawn (behind or at the lens)
+FOREARM_LENGTH_M = 0.30  # wrist to elbow of an adult
+FOREARM_RADIUS_M = 0.045  # generous: sleeves and the thick end near the elbow
+FOREARM_SIDES = 8
 
 
 def rasterize_meshes(vertices_cam: Iterable[np.ndarray], faces: Iterable[np.ndarray], K: np.ndarray,
@@ -128,21 +131,33 @@ class HandMasks:
 
     @classmethod
     def from_hands(cls, hands: Mapping[str, np.ndarray], K: np.ndarray, image_size: tuple[int, int],
-                   backend: str = "auto") -> "HandMasks":
+                   backend: str = "auto", forearm_length_m: float = FOREARM_LENGTH_M) -> "HandMasks":
         """From camera-space MANO parameters in the hands_camera.npz layout.
 
         hands: `{h}_global_orient` (N, 3), `{h}_hand_pose` (N, 45), `{h}_betas` (N, 10), `{h}_transl`
         (N, 3) for h in left, right (either may be absent); NaN rows mean "no hand in this frame".
+        forearm_length_m: a forearm of this length (a cylinder continuing the middle-finger-to-wrist
+        axis) is masked with each hand, because arms move with the hands, not with the scene; 0 = off.
         """
-        verts = hand_vertices(hands, backend)
-        if not verts:
+        meshes = hand_meshes(hands, backend)
+        if not meshes:
             raise HaworInputError("hand parameters: no '{left,right}_global_orient' keys found; pass the "
                                   "contents of hands_camera.npz")
-        sides = list(verts)
-        faces = [verts[s][1] for s in sides]
-        n = len(verts[sides[0]][0])
-        per_frame = ([verts[s][0][i] for s in sides] for i in range(n))
-        return cls.from_vertices(per_frame, faces, K, image_size)
+        arm_faces = cylinder_faces(FOREARM_SIDES)
+        faces, n = [], len(next(iter(meshes.values()))[0])
+        for verts, joints, hand_faces in meshes.values():
+            faces += [hand_faces, arm_faces]
+
+        def frame_meshes(i):
+            out = []
+            for verts, joints, _ in meshes.values():
+                arm = None
+                if verts[i] is not None and forearm_length_m > 0:
+                    arm = forearm_vertices(joints[i][0], joints[i][9], forearm_length_m)
+                out += [verts[i], arm]
+            return out
+
+        return cls.from_vertices((frame_meshes(i) for i in range(n)), faces, K, image_size)
 
     @classmethod
     def from_boxes(cls, boxes: np.ndarray, image_size: tuple[int, int], enlarge: float = 1.2) -> "HandMasks":
@@ -158,8 +173,9 @@ class HandMasks:
         return out
 
 
-def hand_vertices(hands: Mapping[str, np.ndarray], backend: str = "auto") -> dict[str, tuple[list, np.ndarray]]:
-    """Per side present in `hands`: (per-frame (778, 3) vertices or None, faces (F, 3))."""
+def hand_meshes(hands: Mapping[str, np.ndarray], backend: str = "auto") -> dict[str, tuple[list, list, np.ndarray]]:
+    """Per side present in `hands`: (per-frame (778, 3) vertices or None, per-frame (21, 3) joints or
+    None, faces (F, 3)), camera frame, metres."""
     import torch
 
     from hawor.hands import HandModel
@@ -168,20 +184,38 @@ def hand_vertices(hands: Mapping[str, np.ndarray], backend: str = "auto") -> dic
     for side in ("left", "right"):
         if f"{side}_global_orient" not in hands:
             continue
-        go = np.asarray(hands[f"{side}_global_orient"], np.float64)
-        pose = np.asarray(hands[f"{side}_hand_pose"], np.float64)
-        betas = np.asarray(hands[f"{side}_betas"], np.float64)
-        transl = np.asarray(hands[f"{side}_transl"], np.float64)
-        ok = np.isfinite(go).all(1) & np.isfinite(pose).all(1) & np.isfinite(betas).all(1) & np.isfinite(transl).all(1)
+        params = [np.asarray(hands[f"{side}_{k}"], np.float64) for k in ("global_orient", "hand_pose", "betas", "transl")]
+        ok = np.all([np.isfinite(a).all(1) for a in params], axis=0)
         model = HandModel(side, backend=backend)
-        per_frame: list = [None] * len(go)
+        verts: list = [None] * len(ok)
+        joints: list = [None] * len(ok)
         idx = np.flatnonzero(ok)
         if len(idx):
             with torch.no_grad():
-                v = model(*(torch.as_tensor(a[idx]) for a in (go, pose, betas)),
-                          transl=torch.as_tensor(transl[idx])).vertices.double().numpy()
+                result = model(*(torch.as_tensor(a[idx]) for a in params[:3]), transl=torch.as_tensor(params[3][idx]))
+            v, j = result.vertices.double().numpy(), result.joints.double().numpy()
             for k, i in enumerate(idx):
-                per_frame[i] = v[k]
-        out[side] = (per_frame, model.faces)
+                verts[i], joints[i] = v[k], j[k]
+        out[side] = (verts, joints, model.faces)
     return out
 
+
+def cylinder_faces(sides: int) -> np.ndarray:
+    """(2 * sides, 3) side faces of an open cylinder whose vertices are two rings of `sides`."""
+    j = np.arange(sides)
+    k = (j + 1) % sides
+    return np.concatenate([np.stack([j, k, k + sides], 1), np.stack([j, k + sides, j + sides], 1)])
+
+
+def forearm_vertices(wrist: np.ndarray, middle_mcp: np.ndarray, length: float,
+                     radius: float = FOREARM_RADIUS_M, sides: int = FOREARM_SIDES) -> np.ndarray:
+    """(2 * sides, 3) rings of a cylinder from the wrist along the middle-MCP-to-wrist direction."""
+    axis = wrist - middle_mcp
+    axis = axis / max(np.linalg.norm(axis), 1e-9)
+    helper = np.array([1.0, 0, 0]) if abs(axis[0]) < 0.9 else np.array([0, 1.0, 0])
+    u = np.cross(axis, helper)
+    u /= np.linalg.norm(u)
+    v = np.cross(axis, u)
+    angles = np.linspace(0, 2 * np.pi, sides, endpoint=False)
+    ring = radius * (np.cos(angles)[:, None] * u + np.sin(angles)[:, None] * v)
+    return np.concatenate([wrist + ring, wrist + length * axis + ring])

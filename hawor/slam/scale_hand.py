@@ -59,14 +59,17 @@ def hand_joints_camera(hands: Mapping[str, np.ndarray], backend: str = "auto") -
 
 
 def hand_anchored_ratios(T_world_cam: np.ndarray, points_world: np.ndarray, observations, joints_cam: np.ndarray,
-                         hand_masks, K: np.ndarray, ring_fraction: float = 0.35,
+                         hand_masks, K: np.ndarray, ring_fraction: float = 0.35, near_fraction: float = 0.5,
                          frames: np.ndarray | None = None) -> list[np.ndarray]:
     """Per frame, the ratios hand-joint depth / unscaled point depth of map points in the ring around
-    the hands (dilated silhouette minus silhouette); points below the hand are counted twice.
+    the hands (dilated silhouette minus silhouette), each point paired with its nearest hand joint.
+    (Weighting the ring's lower half up, as reference §6.3 suggests, biased the scale high on the
+    synthetic sequences: below a hand a downward-looking camera sees nearer table.)
 
     T_world_cam: (N, 4, 4) unscaled; points_world: (P, 3) unscaled; observations: per frame (xy (M, 2)
     pixels, point index (M,)); joints_cam: (N, 2, 21, 3) metres, NaN where absent; hand_masks: HandMasks.
-    ring_fraction: ring width as a fraction of the hand's image size.
+    ring_fraction: ring width as a fraction of the hand's image size; near_fraction: points farther
+    than this fraction of the hand's image size from every hand joint are ignored.
     """
     frames = np.arange(len(T_world_cam)) if frames is None else frames
     out = []
@@ -76,16 +79,17 @@ def hand_anchored_ratios(T_world_cam: np.ndarray, points_world: np.ndarray, obse
         joints = joints[np.isfinite(joints).all(1) & (joints[:, 2] > 0.05)]
         if len(xy) == 0 or len(joints) == 0 or hand_masks is None or f >= len(hand_masks):
             continue
-        mask = hand_masks.mask(f)
+        mask = hand_masks.mask(f)  # at the masks' own resolution; pixels are scaled to it
         if not mask.any():
             continue
-        uv = joints[:, :2] / joints[:, 2:] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
-        extent = float(np.max(np.ptp(uv, axis=0))) if len(uv) > 1 else 50.0
-        r = int(max(4, ring_fraction * extent))
-        ring = cv2.dilate(mask.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
-        ring &= ~mask
-        xi = np.clip(np.round(xy[:, 0]).astype(int), 0, mask.shape[1] - 1)
-        yi = np.clip(np.round(xy[:, 1]).astype(int), 0, mask.shape[0] - 1)
+        to_mask = np.array([mask.shape[1], mask.shape[0]]) / (2 * K[:2, 2])
+        uv = joints[:, :2] / joints[:, 2:] * [K[0, 0], K[1, 1]] + K[:2, 2]
+        extent = float(np.max(np.ptp(uv * to_mask, axis=0))) if len(uv) > 1 else 10.0
+        # ring = outside the silhouette, within r pixels of it
+        dist = cv2.distanceTransform((~mask).view(np.uint8), cv2.DIST_L2, 3)
+        ring = (dist > 0) & (dist <= max(2.0, ring_fraction * extent))
+        xi = np.clip((xy[:, 0] * to_mask[0]).astype(int), 0, mask.shape[1] - 1)
+        yi = np.clip((xy[:, 1] * to_mask[1]).astype(int), 0, mask.shape[0] - 1)
         sel = ring[yi, xi]
         if not sel.any():
             continue
@@ -93,11 +97,12 @@ def hand_anchored_ratios(T_world_cam: np.ndarray, points_world: np.ndarray, obse
         depth = points_world[pidx[sel]] @ T_cw[2, :3] + T_cw[2, 3]
         d2 = ((xy[sel, None, :] - uv[None]) ** 2).sum(-1)
         nearest = np.argmin(d2, axis=1)
-        hand_depth = joints[nearest, 2]
-        ok = depth > 1e-6
-        ratios = hand_depth[ok] / depth[ok]
-        below = xy[sel][ok, 1] > uv[nearest[ok], 1]
-        out.append(np.concatenate([ratios, ratios[below]]))
+        # only points beside the hand itself: the masks may include forearms, whose surroundings
+        # lie elsewhere in depth
+        close = d2[np.arange(len(d2)), nearest] <= (near_fraction * extent / to_mask[0]) ** 2
+        ok = (depth > 1e-6) & close
+        ratios = joints[nearest[ok], 2] / depth[ok]
+        out.append(ratios)
     return out
 
 

@@ -19,6 +19,7 @@ from hawor.world.sequence import HandSequence
 
 MAX_RENDER_SIDE = 1280  # world views of 4K videos are rendered at most this large (speed)
 CHUNK = 64  # frames whose meshes are posed in one batch
+FRUSTUM_DEPTH = 0.06  # metres, size of the camera marker
 
 
 def render_size(image_size: tuple[int, int], max_side: int = MAX_RENDER_SIDE) -> tuple[int, int]:
@@ -64,7 +65,9 @@ class WorldView:
         self.view_K[:2, 2] = np.asarray(self.size) / 2
         points = self._hand_points()
         cams = T_world_cam[:, :3, 3]
-        self.T_world_view = overview_camera(points, self.view_K[0, 0], self.size, keep=cams)
+        every = np.unique(np.linspace(0, len(T_world_cam) - 1, 50).round().astype(int))
+        frusta = np.concatenate([frustum(T_world_cam[t], K, image_size, FRUSTUM_DEPTH).vertices for t in every])
+        self.T_world_view = overview_camera(points, self.view_K[0, 0], self.size, keep=np.concatenate([cams, frusta]))
         static = [self._backdrop(np.concatenate([points, cams]))]
         path = tube(T_world_cam[:, :3, 3])
         if path is not None:
@@ -96,7 +99,7 @@ class WorldView:
         """RGB uint8 (H, W, 3) world-view frames, one per video frame index."""
         indices = np.arange(len(self.T_world_cam)) if indices is None else np.asarray(list(indices))
         for t, hands in zip(indices, hand_meshes_per_frame(self.hands, self.models, indices)):
-            cam = frustum(self.T_world_cam[t], self.K, self.image_size, depth=0.1)
+            cam = frustum(self.T_world_cam[t], self.K, self.image_size, FRUSTUM_DEPTH)
             yield self.renderer.render([cam] + hands, self.view_K, self.T_world_view, background=self.background).rgb
 
     def close(self) -> None:

@@ -156,7 +156,8 @@ def hand_motion(rng: np.random.Generator, rig: HandRig, scene: Scene, num_frames
     def fingers(name):
         return np.clip(np.asarray(GESTURES[name], np.float64) + rng.normal(0, 4, 19), LIMITS_LOW, LIMITS_HIGH)
 
-    home = np.array([sign * rng.uniform(0.1, 0.16), rng.uniform(0.16, 0.26), top + rng.uniform(0.06, 0.08)])
+    home = _beside_objects(scene, [sign * rng.uniform(0.1, 0.16), rng.uniform(0.16, 0.26),
+                                   top + rng.uniform(0.06, 0.08)], sign)
     keys = _Keys(0.0, home, *pose_at(home, rng.uniform(-10, 10), rng.uniform(10, 30)), fingers("relaxed"))
     actions: list = []
     left_view = False
@@ -170,14 +171,15 @@ def hand_motion(rng: np.random.Generator, rig: HandRig, scene: Scene, num_frames
             kind = str(rng.choice(["rest", "grasp", "gesture", "leave"], p=[0.2, 0.4, 0.28, 0.12]))
         start = keys.t[-1]
         if kind == "rest":
-            spot = home + rng.normal(0, 0.02, 3) * [1, 1, 0.3]
+            spot = _beside_objects(scene, home + rng.normal(0, 0.02, 3) * [1, 1, 0.3], sign)
             keys.add(rng.uniform(0.5, 0.9), spot, *pose_at(spot, rng.uniform(-10, 10), rng.uniform(10, 35)),
                      fingers(str(rng.choice(["relaxed", "open"]))))
             keys.add(rng.uniform(0.3, 1.0))
         elif kind == "grasp" and scene.objects:
             _grasp(rng, keys, scene, pose_at, fingers, sign, home)
         elif kind == "meet":
-            spot = np.array([sign * 0.02, 0.3, top + (0.17 if sign > 0 else 0.07)])  # right hand over the left
+            centre = _beside_objects(scene, [0.0, 0.3, top + 0.07])  # the same for both hands
+            spot = centre + [sign * 0.02, 0.0, 0.1 if sign > 0 else 0.0]  # right hand over the left
             keys.add(max(meet[0] - keys.t[-1], 0.6), spot, *pose_at(spot, 25, 60), fingers("open"))
             keys.add(max(meet[1] - keys.t[-1], 0.4), spot + [sign * 0.02, 0.02, 0], fingers=fingers("relaxed"))
             keys.add(0.7, home, *pose_at(home, 0, 20), fingers("relaxed"))
@@ -189,7 +191,8 @@ def hand_motion(rng: np.random.Generator, rig: HandRig, scene: Scene, num_frames
             keys.add(rng.uniform(0.6, 0.8), home, *pose_at(home, 0, 20), fingers("relaxed"))
             left_view = True
         else:  # gesture: point or show an open hand, palm sideways or up, with a small wave
-            spot = np.array([sign * rng.uniform(0.0, 0.12), rng.uniform(0.2, 0.38), top + rng.uniform(0.1, 0.18)])
+            spot = _beside_objects(scene, [sign * rng.uniform(0.02, 0.12), rng.uniform(0.2, 0.38),
+                                           top + rng.uniform(0.1, 0.18)], sign)
             name = str(rng.choice(["point", "open"]))
             roll = rng.uniform(30, 80) if name == "point" else rng.uniform(60, 170)
             keys.add(rng.uniform(0.6, 0.9), spot, *pose_at(spot, rng.uniform(-15, 15), roll), fingers(name))
@@ -201,6 +204,26 @@ def hand_motion(rng: np.random.Generator, rig: HandRig, scene: Scene, num_frames
             actions.append((kind, float(start), float(keys.t[-1])))
         cursor = keys.t[-1]
     return _sample(rng, rig, keys, num_frames, fps, elbow, actions)
+
+
+def _beside_objects(scene: Scene, point, sign: float = 0.0, gap: float = 0.09) -> np.ndarray:
+    """``point`` (3,) moved sideways until it is ``gap`` beyond the footprint of every object, so that a
+    hand resting or gesturing there is not inside one; a hand (``sign`` +1 right, -1 left) is not pushed
+    over to the other hand's side of the table (it moves towards or away from the body instead)."""
+    point = np.array(point, np.float64)
+    for _ in range(3):  # a few passes settle points between objects
+        for obj in scene.objects:
+            offset = point[:2] - obj.top_center[:2]
+            distance = np.linalg.norm(offset)
+            if distance >= obj.radius + gap:
+                continue
+            radial = offset / distance if distance > 1e-9 else np.array([0.0, -1.0])
+            for direction in (radial, np.array([0.0, -1.0]), np.array([0.0, 1.0])):
+                moved = obj.top_center[:2] + direction * (obj.radius + gap)
+                if sign * moved[0] >= 0.02:
+                    break
+            point[:2] = moved
+    return point
 
 
 def _grasp(rng, keys: _Keys, scene: Scene, pose_at, fingers, sign: float, home: np.ndarray) -> None:

@@ -10,15 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-if not hasattr(np, "infty"):  # pyrender 0.1.45 still uses np.infty, removed in numpy 2
-    np.infty = np.inf
+from hawor.render.gl_backend import acquire_renderer, light_pose_gl, release_renderer  # first: numpy-2 shim
+from hawor.render.scene import CV_TO_GL, vertex_normals
 
-import pyrender  # noqa: E402
+import pyrender  # noqa: E402  (after the shim)
 
 from hawor.data.synthetic.scene import Scene, TexturedMesh  # noqa: E402
 from hawor.data.synthetic.shading import LambertPrograms  # noqa: E402
-from hawor.render.gl_backend import _light_pose_gl  # noqa: E402
-from hawor.render.scene import CV_TO_GL, vertex_normals  # noqa: E402
+from hawor.errors import HaworInputError  # noqa: E402
 
 # Segmentation colours: background / static scene black, then one pure colour per dynamic part.
 PART_LABELS = ("left_hand", "right_hand", "left_forearm", "right_forearm")
@@ -46,7 +45,7 @@ class Lighting:
 def _light_pose(direction: np.ndarray) -> np.ndarray:
     """Pose of a pyrender directional light travelling along ``direction`` (scene frame)."""
     # gl_backend builds the pose from an OpenCV-camera direction it maps through CV_TO_GL (an involution)
-    return _light_pose_gl(CV_TO_GL[:3, :3] @ direction)
+    return light_pose_gl(CV_TO_GL[:3, :3] @ direction)
 
 
 def _textured(mesh: TexturedMesh) -> pyrender.Mesh:
@@ -95,8 +94,14 @@ class SequenceRenderer:
     """
 
     def __init__(self, width: int, height: int, K: np.ndarray, scene: Scene, lighting: Lighting):
-        self._renderer = pyrender.OffscreenRenderer(width, height)
-        self._renderer._renderer._program_cache = LambertPrograms()  # pyrender has no public hook for shaders
+        try:
+            self._renderer, is_new = acquire_renderer(width, height, kind="lambert")
+        except Exception as exc:  # no EGL / GL driver: any failure here means "no context"
+            raise HaworInputError(f"synthetic rendering needs OpenGL through EGL ({type(exc).__name__}: {exc}); "
+                                  "install Mesa's EGL (libegl1, libgl1-mesa-dri) and keep "
+                                  "PYOPENGL_PLATFORM=egl (import hawor sets it).") from exc
+        if is_new:
+            self._renderer._renderer._program_cache = LambertPrograms()  # pyrender has no public hook for shaders
         self.scene = pyrender.Scene(bg_color=[0.5, 0.5, 0.5, 1.0], ambient_light=[lighting.ambient] * 3)
         self._static = [_KeyedNode(k, mesh=_textured(mesh)) for k, mesh in enumerate(scene.meshes)]
         for node in self._static:
@@ -105,7 +110,8 @@ class SequenceRenderer:
         self._camera = self.scene.add(camera)
         for direction, intensity in ((lighting.key_direction, lighting.key_intensity),
                                      (lighting.fill_direction, lighting.fill_intensity)):
-            self.scene.add(pyrender.DirectionalLight(color=np.ones(3), intensity=intensity), pose=_light_pose(direction))
+            light = pyrender.DirectionalLight(color=np.ones(3), intensity=intensity)
+            self.scene.add(light, pose=_light_pose(direction))
         self._dynamic: list = []
         self._first_render_single_sampled()
 
@@ -154,5 +160,5 @@ class SequenceRenderer:
 
     def close(self) -> None:
         if self._renderer is not None:
-            self._renderer.delete()
+            release_renderer(self._renderer, kind="lambert")
             self._renderer = None

@@ -126,10 +126,10 @@ def make_scene(rng: np.random.Generator) -> Scene:
         length = float(np.linalg.norm(b - a))
         up = np.array([0, 0, wall_h], np.float32)
         meshes.append(quad(f"wall{k}", [a, b, b + up, a + up], textures.plaster(rng), repeats=(length / 1.5, 1)))
-    top = textures.wood(rng)
-    meshes.append(box("table", [0, depth / 2, table_h - 0.02], [width, depth, 0.04], top, uv_scale=1 / max(width, depth)))
-    meshes.append(box("cabinet", [0, depth / 2 + 0.05, (table_h - 0.04) / 2], [width - 0.1, depth - 0.1, table_h - 0.04],
-                      textures.printed(rng, 512), uv_scale=1.0))
+    meshes.append(box("table", [0, depth / 2, table_h - 0.02], [width, depth, 0.04], textures.wood(rng),
+                      uv_scale=1 / max(width, depth)))
+    meshes.append(box("cabinet", [0, depth / 2 + 0.05, (table_h - 0.04) / 2],
+                      [width - 0.1, depth - 0.1, table_h - 0.04], textures.printed(rng, 512)))
     objects = _place_objects(rng, meshes, table_h, width, depth)
     return Scene(meshes, table_h, (width, depth), objects)
 
