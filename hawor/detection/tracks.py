@@ -112,15 +112,35 @@ def _fix_handedness_swaps(groups: dict, side_of: dict, max_overlap: float = 0.1)
     return notes
 
 
-def merge_tracks(detections: list[Detection], fix_swaps: bool = True) -> tuple[dict[str, HandTrack], list[str]]:
+def _position_votes(groups: dict) -> dict:
+    """Egocentric prior: of two distinct hands seen in the same frames, the one further right in the
+    image is the right hand. Returns, per track with such company, the fraction of shared frames in
+    which it is the right-most of the pair (tracks never seen beside another hand are absent)."""
+    centre_x = {tid: {d.frame: 0.5 * (d.box[0] + d.box[2]) for d in dets} for tid, dets in groups.items()}
+    counts: dict = {}
+    for a in groups:
+        for b in groups:
+            shared = centre_x[a].keys() & centre_x[b].keys()
+            if a == b or not shared or not _distinct_hands(groups[a], groups[b], shared):
+                continue
+            right_of = sum(centre_x[a][f] > centre_x[b][f] for f in shared)
+            wins, total = counts.get(a, (0, 0))
+            counts[a] = (wins + right_of, total + len(shared))
+    return {tid: wins / total for tid, (wins, total) in counts.items()}
+
+
+def merge_tracks(detections: list[Detection], fix_swaps: bool = True,
+                 egocentric: bool = True) -> tuple[dict[str, HandTrack], list[str]]:
     """Merge tracker tracks into exactly one left and one right track.
 
     As the official code: each tracker track goes to the left pool when the mean of its
     handedness votes is < 0.5, else to the right pool; a pool's tracks are concatenated and
-    sorted by frame. Two fixes (the official leaves both unhandled): with ``fix_swaps``, a track
-    that overlaps in time with a stronger track of the same side moves to the other side
-    (:func:`_fix_handedness_swaps`); and a frame held by several tracks of one pool keeps only
-    the most confident detection, so frame indices are unique.
+    sorted by frame. Fixes (the official leaves all unhandled): with ``egocentric``, a track seen
+    beside another hand votes half by its handedness scores and half by its image position
+    (:func:`_position_votes`; classifiers confuse palm and back views, while in a head-mounted view
+    the arms rarely cross); with ``fix_swaps``, a track that overlaps in time with a stronger track
+    of the same side moves to the other side (:func:`_fix_handedness_swaps`); and a frame held by
+    several tracks of one pool keeps only the most confident detection, so frame indices are unique.
 
     Returns:
         ({"left": HandTrack, "right": HandTrack}, notes describing each fix applied).
@@ -128,8 +148,17 @@ def merge_tracks(detections: list[Detection], fix_swaps: bool = True) -> tuple[d
     groups: dict = {}
     for det in detections:
         groups.setdefault(det.track_id, []).append(det)
-    side_of = {tid: ("left" if _vote_right(dets) < 0.5 else "right") for tid, dets in groups.items()}
-    notes = _fix_handedness_swaps(groups, side_of) if fix_swaps else []
+    votes = {tid: _vote_right(dets) for tid, dets in groups.items()}
+    notes = []
+    if egocentric:
+        for tid, position in _position_votes(groups).items():
+            combined = 0.5 * (votes[tid] + position)
+            if (combined < 0.5) != (votes[tid] < 0.5):
+                notes.append(f"track {tid}: handedness vote {votes[tid]:.2f} overruled by its image position "
+                             f"beside the other hand ({position:.2f} right of it)")
+            votes[tid] = combined
+    side_of = {tid: ("left" if vote < 0.5 else "right") for tid, vote in votes.items()}
+    notes += _fix_handedness_swaps(groups, side_of) if fix_swaps else []
     tracks = {}
     for side in ("left", "right"):
         best: dict[int, Detection] = {}

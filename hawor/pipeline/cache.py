@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hawor import __version__
+
 from hawor.io.files import save_npz_atomic
 
 KEY = "__key__"
@@ -37,8 +39,8 @@ def file_identity(path: str | os.PathLike | None) -> dict | None:
 
 
 def stage_key(*parts) -> str:
-    """A short stable hash of JSON-serialisable parts."""
-    text = json.dumps(parts, sort_keys=True, default=str)
+    """A short stable hash of JSON-serialisable parts (and the package version, so an upgrade recomputes)."""
+    text = json.dumps([__version__, parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

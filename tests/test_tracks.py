@@ -1,0 +1,42 @@
+"""Merging tracker tracks into one left and one right hand."""
+import numpy as np
+
+from hawor.detection.tracks import Detection, merge_tracks
+
+
+def _track(track_id, frames, x, right_vote, score=0.9):
+    return [Detection(track_id, f, np.array([x, 100.0, x + 80, 180.0]), score, right_vote) for f in frames]
+
+
+def test_majority_vote_as_official():
+    dets = _track("a", range(10), 100, 0.2) + _track("b", range(20, 30), 400, 0.9)
+    tracks, notes = merge_tracks(dets)
+    assert tracks["left"].frame_indices.tolist() == list(range(10))
+    assert tracks["right"].frame_indices.tolist() == list(range(20, 30))
+    assert notes == []
+
+
+def test_image_position_overrules_a_confused_classifier():
+    # The hand on the right of the image is scored "left" and vice versa (palm/back confusion).
+    dets = _track("on_left", range(30), 80, 0.75) + _track("on_right", range(30), 420, 0.35)
+    tracks, notes = merge_tracks(dets)
+    assert tracks["left"].boxes[:, 0].tolist() == [80.0] * 30
+    assert tracks["right"].boxes[:, 0].tolist() == [420.0] * 30
+    assert len(notes) == 2 and all("overruled by its image position" in n for n in notes)
+
+
+def test_a_lone_hand_keeps_its_classifier_vote():
+    # Never seen beside another hand: no position evidence, so the classifier decides even on the left.
+    dets = _track("a", range(10), 60, 0.9) + _track("b", range(20, 30), 500, 0.1)
+    tracks, notes = merge_tracks(dets)
+    assert tracks["right"].boxes[0, 0] == 60.0 and tracks["left"].boxes[0, 0] == 500.0
+    assert notes == []
+
+
+def test_duplicate_frames_keep_the_most_confident():
+    dets = _track("a", range(5), 100, 0.1, score=0.5) + _track("b", range(3, 8), 110, 0.2, score=0.8)
+    tracks, notes = merge_tracks(dets, egocentric=False)
+    left = tracks["left"]
+    assert left.frame_indices.tolist() == list(range(8))
+    assert left.scores[3:5].tolist() == [0.8, 0.8]
+    assert any("duplicate" in n for n in notes)
