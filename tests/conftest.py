@@ -77,3 +77,18 @@ def write_chumpy_style_pkl(path, data: dict, chumpy_keys=("shapedirs", "v_templa
 @pytest.fixture
 def mano_layout():
     return make_mano_layout()
+
+
+def write_audio_only(path) -> None:
+    """An .m4a/.mp4 with an AAC track and no video stream."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        for _ in range(5):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate = 16000
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)

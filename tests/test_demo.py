@@ -13,6 +13,7 @@ from hawor.io.video import VideoWriter
 from hawor.models.infiller import InfillerConfig, MotionInfiller
 from hawor.pipeline import load_result
 from hawor.world.infill import WEIGHTS_KEY
+from conftest import write_audio_only
 
 NUM_FRAMES = 30
 HAND_KEYS = {"global_orient": (3,), "hand_pose": (45,), "betas": (10,), "transl": (3,), "joints": (21, 3)}
@@ -133,18 +134,6 @@ def test_no_hands_gives_a_valid_empty_result_with_a_warning(no_hands_clip, capsy
     assert not any(stage["cached"] for stage in summary["stages"].values())
 
 
-def _audio_only(path):
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=16000)
-        for _ in range(5):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-            frame.sample_rate = 16000
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
 @pytest.mark.parametrize("case", ["missing", "corrupt", "empty", "truncated", "audio_only"])
 def test_bad_input_one_clear_error_no_result_folder(case, tmp_path, no_hands_clip, capsys):
     path = tmp_path / f"{case}.mp4"
@@ -156,7 +145,7 @@ def test_bad_input_one_clear_error_no_result_folder(case, tmp_path, no_hands_cli
         data = no_hands_clip.read_bytes()
         path.write_bytes(data[: len(data) // 2])
     elif case == "audio_only":
-        _audio_only(path)
+        write_audio_only(path)
     out = tmp_path / "out"
     assert demo.main(["--video_path", str(path), "--output_dir", str(out), "--no_vis"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import write_audio_only
 from hawor.errors import HaworInputError
 from hawor.io.files import atomic_path, save_npz_atomic, write_json_atomic
 from hawor.io.video import VideoReader, VideoWriter, probe_video
@@ -43,17 +44,8 @@ def test_bad_videos(tmp_path):
 
 
 def test_audio_only_file_is_refused(tmp_path):
-    import av
-
     path = tmp_path / "audio.m4a"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=16000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
-        frame.sample_rate = 16000
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    write_audio_only(path)
     with pytest.raises(HaworInputError, match="no video stream"):
         probe_video(path)
 
