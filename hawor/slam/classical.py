@@ -42,7 +42,7 @@ class ClassicalOptions:
     min_model_keyframes: int = 3
     init_min_tri_angle: float = 2.0  # degrees; COLMAP halves it when no initial pair qualifies
     min_tri_angle: float = 0.5  # degrees, to triangulate and keep points (head baselines are centimetres)
-    num_threads: int = -1
+    num_threads: int = 1  # COLMAP's multi-threaded mapper gives a different model on every run
     tracker: TrackerOptions = field(default_factory=TrackerOptions)
 
 
@@ -195,6 +195,7 @@ def _no_obs() -> tuple[np.ndarray, np.ndarray]:
 def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
                     opt: ClassicalOptions) -> ClassicalResult | None:
     """Map the keyframes with COLMAP, then pose every frame."""
+    cv2.setRNGSeed(0)  # PnP RANSAC draws from OpenCV's global generator: same video, same poses
     with tempfile.TemporaryDirectory(prefix="hawor_sfm_") as tmp:
         db_path = _write_database(tracks, K_work, opt, Path(tmp))
         mapped = _colmap_model(_run_colmap(db_path, opt), tracks, opt)
@@ -218,6 +219,14 @@ def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
         if T is not None:
             T_cam_world[f] = T
             posed_by[f] = "pnp"
+    centres = _camera_centres(T_cam_world)
+    unit = _scene_depth(centres[posed_by == "sfm"], points)
+    if _implausible_path(centres, posed_by == "sfm", unit):
+        return None  # the caller falls back to rotations only, with a warning
+    rejected = _reject_pnp_outliers(T_cam_world, centres, posed_by, unit)
+    if rejected:
+        warn.append(f"{rejected} frame(s) whose PnP position jumped away from the keyframe path were "
+                    "re-posed by interpolation")
     T_world_cam = _fill_and_invert(T_cam_world, tracks, K_work)
     unresolved = int(np.sum(posed_by == "interpolated"))
     if unresolved:
@@ -373,6 +382,48 @@ def _pnp(obj: np.ndarray, img: np.ndarray, K: np.ndarray, opt: ClassicalOptions)
     T[:3, :3] = cv2.Rodrigues(rvec)[0]
     T[:3, 3] = tvec.ravel()
     return T
+
+
+# A head-mounted camera moves at most a few metres per second: per frame at 30 fps, well under a
+# tenth of the distance to the scene it looks at. Paths beyond these bounds are failed reconstructions.
+MAX_KEYFRAME_STEP = 0.25  # scene depths per frame between consecutive keyframes
+MAX_PNP_DEVIATION = 0.15  # scene depths between a PnP position and the keyframe path
+
+
+def _camera_centres(T_cam_world: np.ndarray) -> np.ndarray:
+    """(N, 3) camera centres -R^T t (NaN where unposed)."""
+    R, t = T_cam_world[:, :3, :3], T_cam_world[:, :3, 3]
+    return -np.einsum("nji,nj->ni", R, t)
+
+
+def _scene_depth(centres: np.ndarray, points: np.ndarray) -> float:
+    """Median distance from the keyframe cameras to the map: the reconstruction's length unit."""
+    if len(points) == 0 or len(centres) == 0:
+        return 1.0
+    sample = points[:: max(1, len(points) // 2000)]
+    return float(np.median(np.linalg.norm(sample[None] - centres[:, None], axis=-1))) or 1.0
+
+
+def _implausible_path(centres: np.ndarray, is_keyframe: np.ndarray, unit: float) -> bool:
+    """True when consecutive keyframes are further apart than a head can move between them."""
+    frames = np.flatnonzero(is_keyframe)
+    if len(frames) < 2:
+        return False
+    steps = np.linalg.norm(np.diff(centres[frames], axis=0), axis=1) / np.diff(frames)
+    return bool(np.max(steps) > MAX_KEYFRAME_STEP * unit)
+
+
+def _reject_pnp_outliers(T_cam_world: np.ndarray, centres: np.ndarray, posed_by: np.ndarray, unit: float) -> int:
+    """Unpose PnP frames far from the path interpolated between keyframes (in place); returns how many."""
+    keyframes = np.flatnonzero(posed_by == "sfm")
+    pnp = np.flatnonzero(posed_by == "pnp")
+    if len(keyframes) < 2 or len(pnp) == 0:
+        return 0
+    path = np.stack([np.interp(pnp, keyframes, centres[keyframes, d]) for d in range(3)], axis=1)
+    far = pnp[np.linalg.norm(centres[pnp] - path, axis=1) > MAX_PNP_DEVIATION * unit]
+    T_cam_world[far] = np.nan
+    posed_by[far] = "interpolated"
+    return len(far)
 
 
 def _fill_and_invert(T_cam_world: np.ndarray, tracks: TrackingResult, K_work: np.ndarray) -> np.ndarray:
