@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hawor.models.layers import SinusoidalPositionalEncoding
+
 #: Per-hand feature width: 3 transl + 10 betas + 6 root 6D + 15 x 6 finger 6D.
 HAND_FEATURES = 3 + 10 + 16 * 6
 
@@ -52,24 +54,6 @@ class InfillerConfig:
         return cls(seq_len=pe.shape[0], d_model=pe.shape[-1], input_dim=state["input_layer.weight"].shape[1] - 1,
                    out_dim=state["decoder.weight"].shape[0], d_hid=state["pff_layers.0.network.0.weight"].shape[0],
                    nlayers=len(layers), nhead=nhead, dropout=dropout)
-
-
-class SinusoidalPositionalEncoding(nn.Module):
-    """Adds a stored sin/cos table ``pe`` (seq_len, 1, d_model): sin on even, cos on odd channels."""
-
-    def __init__(self, d_model: int, max_len: int, dropout: float = 0.1):
-        super().__init__()
-        position = torch.arange(max_len, dtype=torch.float32)[:, None]
-        freq = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
-        pe = torch.zeros(max_len, 1, d_model)
-        pe[:, 0, 0::2] = torch.sin(position * freq)
-        pe[:, 0, 1::2] = torch.cos(position * freq)
-        self.register_buffer("pe", pe)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (T, B, d_model) sequence-first."""
-        return self.dropout(x + self.pe[: x.shape[0]])
 
 
 class MaskedMultiHeadAttention(nn.Module):

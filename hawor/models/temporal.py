@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hawor.models.infiller import SinusoidalPositionalEncoding
+from hawor.models.layers import SinusoidalPositionalEncoding
 
 
 @dataclass
