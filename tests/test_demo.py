@@ -199,3 +199,65 @@ def test_frame_selection_trims_and_resamples(no_hands_clip):
     source = FrameSource(FrameSelection(no_hands_clip))
     read = source.reader(lookback=2)
     assert np.array_equal(read(5), originals[5]) and np.array_equal(read(1), originals[1])
+
+
+def _write_variable_rate(path, frames):
+    """Re-encode frames with irregular timestamps (33 and 50 ms apart): a variable-frame-rate video."""
+    from fractions import Fraction
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        pts = 0
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            pts += 33 if i % 2 else 50
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@pytest.mark.parametrize("kind", ["vertical", "variable_frame_rate"])
+def test_vertical_and_variable_frame_rate_videos(kind, clip, tmp_path):
+    from hawor.io.video import VideoReader
+
+    if kind == "vertical":
+        video = generate_sequence(tmp_path / "v", seed=5, num_frames=20, width=240, height=320, fps=30.0)["video"]
+        size = (240, 320)
+    else:
+        video = tmp_path / "vfr.mp4"
+        _write_variable_rate(video, list(VideoReader(clip))[:20])
+        size = (320, 240)
+    out = tmp_path / "out"
+    assert demo.main(["--video_path", str(video), "--img_focal", "300", "--output_dir", str(out),
+                      "--vis_mode", "cam"]) == 0
+    result = load_result(out / video.stem)
+    assert result.num_frames == 20 and tuple(result.summary["image_size"]) == size
+    assert any(result.hands_world[side].observed.any() for side in ("left", "right"))
+    with av.open(str(out / video.stem / "vis_cam.mp4")) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == size
+        assert sum(1 for _ in container.decode(stream)) == 20
+
+
+def test_a_rerun_after_a_crash_resumes_from_the_cache(clip, tmp_path, monkeypatch):
+    from hawor.pipeline import stages
+
+    args = ["--video_path", str(clip), "--img_focal", "300", "--output_dir", str(tmp_path), "--no_vis"]
+
+    def crash(*_args, **_kwargs):
+        raise RuntimeError("simulated crash in world assembly")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(stages, "assemble_world", crash)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            demo.main(args)
+    folder = tmp_path / "video"
+    assert not (folder / "hands_world.npz").exists() and not (folder / "summary.json").exists()
+    assert demo.main(args) == 0
+    cached = {name: stage["cached"] for name, stage in json.loads((folder / "summary.json").read_text())["stages"].items()}
+    assert cached == {"detection": True, "hands": True, "camera": True, "world": False}
