@@ -107,12 +107,12 @@ class VideoWriter:
     """Write RGB uint8 frames to a browser-playable H.264 .mp4, atomically.
 
     Use as a context manager; the file appears under its final name only after a clean close.
-    Odd sizes are padded by one pixel (yuv420p needs even width and height). ``deterministic=True``
-    encodes on one thread: libx264's threaded encoding gives slightly different pixels run to run.
+    Odd sizes are padded by one pixel (yuv420p needs even width and height). Encoding is lossy and
+    not bit-exact from run to run; compare decoded frames with a tolerance.
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], crf: int = 23,
-                 preset: str = "veryfast", deterministic: bool = False):
+                 preset: str = "veryfast"):
         self.path = Path(path)
         self.size = (int(size[0]), int(size[1]))
         self._even = (self.size[0] + self.size[0] % 2, self.size[1] + self.size[1] % 2)
@@ -125,8 +125,6 @@ class VideoWriter:
         self._stream.width, self._stream.height = self._even
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"crf": str(crf), "preset": preset}
-        if deterministic:
-            self._stream.codec_context.thread_count = 1
         self.frames_written = 0
 
     def write(self, frame_rgb: np.ndarray) -> None:
@@ -136,7 +134,9 @@ class VideoWriter:
         if self._even != self.size:
             frame_rgb = np.pad(frame_rgb, ((0, self._even[1] - self.size[1]), (0, self._even[0] - self.size[0]), (0, 0)),
                                mode="edge")
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_rgb), format="rgb24")
+        # A copy: the encoder may hold the frame for look-ahead after this call returns, and callers
+        # (renderers) reuse their output buffers.
+        frame = av.VideoFrame.from_ndarray(np.array(frame_rgb, dtype=np.uint8, order="C"), format="rgb24")
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames_written += 1

@@ -280,7 +280,7 @@ def generate_sequence(out_dir, seed: int = 0, num_frames: int = 150, width: int 
     writer = None
     if "video" in outputs:
         paths["video"] = Path(video_path) if video_path is not None else out_dir / "video.mp4"
-        writer = VideoWriter(paths["video"], fps, (width, height), deterministic=True)  # reproducible files
+        writer = VideoWriter(paths["video"], fps, (width, height))
     if "manifest" in outputs:
         frames_dir.mkdir(exist_ok=True)
         paths["frames"] = frames_dir
