@@ -49,7 +49,8 @@ def main() -> None:
 
     import hawor.hands  # noqa: F401
     from hawor.io.video import probe_video
-    from hawor.slam import default_intrinsics, estimate_camera
+    from hawor.geometry import default_intrinsics
+    from hawor.slam import estimate_camera
 
     with tempfile.TemporaryDirectory(prefix="hawor_bench_") as tmp:
         video = args.video or render_clip(Path(tmp), args.frames, (1920, 1080), args.seed)

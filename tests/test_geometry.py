@@ -126,3 +126,9 @@ def test_project_points_batched():
     pts = torch.tensor([[[0.0, 0.0, 2.0], [0.2, -0.1, 1.0]]], dtype=F64)
     uv = g.project_points(pts, K)
     assert np.allclose(uv.numpy(), [[[320, 240], [420, 190]]])
+
+
+def test_default_intrinsics_centre_and_focal():
+    K = g.default_intrinsics((640, 480))
+    assert K.tolist() == [[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]]
+    assert g.default_intrinsics((1080, 1920), focal=1000.0)[:2, 2].tolist() == [540.0, 960.0]

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hawor.detection.hand_roi import box_iou
+
 
 @dataclass
 class HandTrack:
@@ -69,14 +71,8 @@ def _distinct_hands(a: list[Detection], b: list[Detection], shared: set, max_iou
     box_a = {d.frame: d.box for d in a if d.frame in shared}
     box_b = {d.frame: d.box for d in b if d.frame in shared}
     frames = sorted(shared)
-    ious = [_iou(box_a[f], box_b[f]) for f in frames]
+    ious = [box_iou(box_a[f][None], box_b[f][None])[0, 0] for f in frames]
     return float(np.mean(ious)) < max_iou
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    inter = np.prod(np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None))
-    union = np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def _fix_handedness_swaps(groups: dict, side_of: dict, max_overlap: float = 0.1) -> list[str]:

@@ -31,7 +31,7 @@ from hawor.detection.tracks import HandTrack
 from hawor.errors import HaworInputError
 from hawor.estimation.crop import crop_hand, mirror_center, normalize_crop
 from hawor.estimation.result import CameraSpaceHand
-from hawor.geometry import box_to_center_scale, matrix_to_axis_angle, mirror_matrix
+from hawor.geometry import DEFAULT_FOCAL, box_to_center_scale, matrix_to_axis_angle, mirror_matrix
 from hawor.models.checkpoint import (
     CheckpointMismatchError,
     extract_state_dict,
@@ -44,7 +44,6 @@ from hawor.models.hawor_regressor import HaworConfig, HaworRegressor
 log = logging.getLogger(__name__)
 
 BOX_DILATION = 1.2
-DEFAULT_FOCAL = 600.0
 # Boxes whose side exceeds this multiple of the image's longer side are detector garbage, not hands.
 MAX_BOX_TO_IMAGE = 4.0
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}

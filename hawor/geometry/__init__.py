@@ -2,9 +2,11 @@
 from hawor.geometry.alignment import procrustes_align, umeyama
 from hawor.geometry.camera import (
     BOX_SCALE_UNIT,
+    DEFAULT_FOCAL,
     box_to_center_scale,
     cliff_bbox_info,
     crop_cam_to_full_transl,
+    default_intrinsics,
     intrinsics_matrix,
     project_points,
 )

@@ -24,14 +24,13 @@ from hawor.io.files import save_npz_atomic, write_json_atomic
 from hawor.pipeline import stages
 from hawor.pipeline.cache import StageCache, file_identity, stage_key
 from hawor.pipeline.frames import FrameSelection, FrameSource
-from hawor.slam import default_intrinsics
+from hawor.geometry import DEFAULT_FOCAL, default_intrinsics
 from hawor.slam.trajectory import CameraTrajectory
 from hawor.vis.exports import EXPORT_FORMATS, export_meshes, export_rerun
 from hawor.vis.views import CameraView, WorldView, write_video
 from hawor.weights import weight_path
 from hawor.world.sequence import HandSequence
 
-DEFAULT_FOCAL = 600.0
 VIS_MODES = ("world", "cam", "both", "none")
 GROUND_TRUTH_SUFFIXES = ("_gt.npz", ".gt.npz", "_ground_truth.npz")
 

@@ -14,18 +14,13 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from hawor.errors import HaworInputError
+from hawor.geometry import default_intrinsics
 from hawor.slam.trajectory import CameraTrajectory
 
 log = logging.getLogger(__name__)
 
 MIN_FRAMES = 10
 BACKENDS = ("auto", "classical", "droid")
-
-
-def default_intrinsics(image_size: tuple[int, int], focal: float = 600.0) -> np.ndarray:
-    """K (3, 3) with the principal point at the image centre (HaWoR's rule; 600 px when unknown)."""
-    w, h = image_size
-    return np.array([[focal, 0.0, w / 2], [0.0, focal, h / 2], [0.0, 0.0, 1.0]])
 
 
 def droid_available() -> bool:
