@@ -3,6 +3,7 @@ the cache, and every bad-input case."""
 import json
 
 import av
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -12,6 +13,7 @@ from hawor.data.synthetic import generate_sequence
 from hawor.io.video import VideoWriter
 from hawor.models.infiller import InfillerConfig, MotionInfiller
 from hawor.pipeline import load_result
+from hawor.vis.views import render_size
 from hawor.world.infill import WEIGHTS_KEY
 from conftest import write_audio_only
 
@@ -221,26 +223,32 @@ def _write_variable_rate(path, frames):
             container.mux(packet)
 
 
-@pytest.mark.parametrize("kind", ["vertical", "variable_frame_rate"])
-def test_vertical_and_variable_frame_rate_videos(kind, clip, tmp_path):
+@pytest.mark.parametrize("kind", ["vertical", "variable_frame_rate", "4k"])
+def test_vertical_variable_frame_rate_and_4k_videos(kind, clip, tmp_path):
     from hawor.io.video import VideoReader
 
     if kind == "vertical":
         video = generate_sequence(tmp_path / "v", seed=5, num_frames=20, width=240, height=320, fps=30.0)["video"]
         size = (240, 320)
+    elif kind == "4k":  # the clip upscaled: every stage sees 3840x2160 frames
+        video, size = tmp_path / "uhd.mp4", (3840, 2160)
+        with VideoWriter(video, 30.0, size, preset="ultrafast") as writer:
+            for frame in list(VideoReader(clip))[:20]:
+                writer.write(cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC))
     else:
         video = tmp_path / "vfr.mp4"
         _write_variable_rate(video, list(VideoReader(clip))[:20])
         size = (320, 240)
     out = tmp_path / "out"
-    assert demo.main(["--video_path", str(video), "--img_focal", "300", "--output_dir", str(out),
+    focal = 300 * size[0] / 320 if kind == "4k" else 300
+    assert demo.main(["--video_path", str(video), "--img_focal", str(focal), "--output_dir", str(out),
                       "--vis_mode", "cam"]) == 0
     result = load_result(out / video.stem)
     assert result.num_frames == 20 and tuple(result.summary["image_size"]) == size
     assert any(result.hands_world[side].observed.any() for side in ("left", "right"))
     with av.open(str(out / video.stem / "vis_cam.mp4")) as container:
         stream = container.streams.video[0]
-        assert (stream.codec_context.width, stream.codec_context.height) == size
+        assert (stream.codec_context.width, stream.codec_context.height) == render_size(size)  # 4K: 1280x720
         assert sum(1 for _ in container.decode(stream)) == 20
 
 

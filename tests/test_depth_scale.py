@@ -8,6 +8,7 @@ from hawor.depth.predictor import Metric3DPredictor
 from hawor.depth.scale import (estimate_scale_metric3d, keyframe_scale, non_hand_mask, robust_metric_scale,
                                select_scale_keyframes)
 from hawor.errors import HaworInputError
+from hawor.slam.trajectory import SparseDisparities
 
 H, W = 96, 128
 
@@ -117,5 +118,10 @@ def test_end_to_end_with_a_metric3d_network_on_a_bounded_subset():
     expected = list(select_scale_keyframes(6, 3))
     assert len(expected) == 3 and read == expected == list(result.keyframes)
     assert result.ok and result.scale == pytest.approx(scale, rel=1e-4)
+    # the classical backend's sparse disparities (every other pixel known) give the same scale
+    sparse = SparseDisparities(size, [(r.ravel(), c.ravel(), d[r, c].ravel()) for d in disps
+                                      for r, c in [np.mgrid[0:size[0]:2, 0:size[1]:2]]])
+    again = estimate_scale_metric3d(predictor, lambda k: frames[k], sparse, focal, hands.__getitem__, max_keyframes=3)
+    assert again.ok and again.scale == pytest.approx(scale, rel=1e-4)
     with pytest.raises(HaworInputError, match="disps"):
         estimate_scale_metric3d(predictor, read_keyframe, np.stack(disps)[0], focal)

@@ -60,3 +60,42 @@ def test_atomic_helpers(tmp_path):
             tmp.write_text("half")
             raise ValueError("interrupted")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz", "s.json"]
+
+
+# ------------------------------------------------------------------------------------ prefetch
+
+def test_prefetch_keeps_order_and_raises_where_the_producer_failed():
+    from hawor.io.prefetch import prefetch
+
+    assert list(prefetch(range(100), depth=3)) == list(range(100))
+
+    def failing():
+        yield from range(5)
+        raise HaworInputError("frame 5 is corrupt")
+
+    got = []
+    with pytest.raises(HaworInputError, match="frame 5 is corrupt"):
+        for item in prefetch(failing()):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_prefetch_stops_its_producer_when_the_consumer_leaves_early():
+    import threading
+
+    from hawor.io.prefetch import prefetch
+
+    produced = []
+
+    def endless():
+        k = 0
+        while True:
+            produced.append(k)
+            yield k
+            k += 1
+
+    for item in prefetch(endless(), depth=2):
+        if item == 10:
+            break
+    assert not any(t.name == "prefetch" and t.is_alive() for t in threading.enumerate())
+    assert len(produced) <= 10 + 1 + 2 + 1  # consumed, the break, the buffer, one in flight

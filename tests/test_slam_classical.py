@@ -11,9 +11,11 @@ from hawor.errors import HaworInputError
 from hawor.geometry import umeyama
 from hawor.io.video import VideoReader
 from hawor.slam import estimate_camera
-from hawor.slam.classical import estimate_classical
+from hawor.slam.classical import ClassicalOptions, estimate_classical
+from hawor.slam.keyframes import FrameTracks
 from hawor.slam.masks import HandMasks
 from hawor.slam.scale_hand import estimate_hand_scale, hand_joints_camera
+from hawor.slam.sfm import ChunkMap, align_chunk, chunk_ranges
 
 K_SMALL = np.array([[200.0, 0, 80], [0, 200, 60], [0, 0, 1]])
 
@@ -111,8 +113,8 @@ def test_classical_trajectory_matches_ground_truth(sequence):
     rot = _rotation_errors_deg(traj.T_world_cam, sequence["T"])
     assert rot.mean() < 0.5 and rot.max() < 1.0, (rot.mean(), rot.max())
     # The head moves ~8 cm in all (a few cm of lean plus jitter) 0.5 m above the table: little
-    # parallax. Target 2 %; measured 1.5-2.0 % (rotation 0.12 deg mean) as the generator evolved.
-    assert _ate_ratio(traj.T_world_cam, sequence["T"]) < 0.03
+    # parallax. Measured 1.06 % (rotation 0.08 deg mean); the issue's bound is 2 %.
+    assert _ate_ratio(traj.T_world_cam, sequence["T"]) < 0.02
 
 
 def test_hand_anchored_scale_matches_scene_depth(sequence):
@@ -168,3 +170,64 @@ def test_pure_rotation_gives_rotations_and_a_warning():
     T_gt[:, :3, :3] = R_wc
     assert _rotation_errors_deg(traj.T_world_cam, T_gt).max() < 1.0
     np.testing.assert_allclose(traj.T_world_cam[:, :3, 3], 0.0, atol=1e-9)
+
+
+# ------------------------------------------------------------------------------ chunked mapping
+
+@pytest.mark.parametrize("num,size,overlap", [(5, 60, 15), (60, 60, 15), (61, 60, 15), (3000, 60, 15), (12, 6, 3)])
+def test_chunk_ranges_cover_every_keyframe_with_the_overlap(num, size, overlap):
+    ranges = chunk_ranges(num, size, overlap)
+    assert ranges[0][0] == 0 and ranges[-1][1] == num
+    assert all(b - a <= size for a, b in ranges)
+    assert all(b1 - a2 >= overlap for (_, b1), (a2, _) in zip(ranges[:-1], ranges[1:]))
+    assert len(ranges) == (1 if num <= size else int(np.ceil((num - overlap) / (size - overlap))))
+
+
+def test_align_chunk_recovers_a_known_similarity():
+    """Two maps of the same points and keyframes, one moved by a similarity: it is recovered."""
+    rng = np.random.default_rng(0)
+    points = rng.uniform([-1, -1, 2], [1, 1, 4], (200, 3))
+    T_cw = np.tile(np.eye(4), (4, 1, 1))
+    T_cw[:, :3, :3] = Rotation.from_rotvec(rng.normal(0, 0.05, (4, 3))).as_matrix()
+    T_cw[:, :3, 3] = rng.normal(0, 0.05, (4, 3))
+    frames = [FrameTracks(np.arange(200, dtype=np.int64), np.zeros((200, 2), np.float32))] * 10
+    ids = np.arange(200, dtype=np.int64)
+    prev = ChunkMap(np.array([2, 4, 6, 8]), T_cw, ids, ids, points, 1, 4)
+    s, R = 0.37, Rotation.from_rotvec([0.2, -0.4, 0.1]).as_matrix()
+    t = np.array([0.5, -1.0, 2.0])
+    moved = prev.transformed(s, R, t)  # moved = sim(prev): aligning prev to moved gives sim back
+    s_est, R_est, t_est = align_chunk(moved, prev, frames)
+    assert s_est == pytest.approx(s, rel=1e-9)
+    np.testing.assert_allclose(R_est, R, atol=1e-9)
+    np.testing.assert_allclose(t_est, t, atol=1e-9)
+    assert align_chunk(moved, ChunkMap(np.array([1, 3]), T_cw[:2], ids, ids, points, 1, 2), frames) is None
+
+
+def test_chunked_mapping_matches_one_model(sequence):
+    """The clip's 12 keyframes mapped as 2 chunks of 8 (sharing 4) and chained: a whole trajectory
+    about as accurate as one model's, the same with one or two workers."""
+    K = sequence["K"]
+    masks = HandMasks.from_hands(sequence["hands"], K, (640, 480))
+    one = estimate_classical(sequence["video"], K, masks)
+    runs = [estimate_classical(sequence["video"], K, masks, ClassicalOptions(chunk_keyframes=8, chunk_overlap=4,
+                                                                             workers=w)) for w in (1, 2)]
+    assert len(chunk_ranges(len(one.keyframes), 8, 4)) == 2
+    np.testing.assert_array_equal(runs[0].T_world_cam, runs[1].T_world_cam)
+    chunked = runs[0]
+    assert not chunked.warnings and set(chunked.posed_by) <= {"sfm", "pnp"}
+    assert _ate_ratio(one.T_world_cam, sequence["T"]) < 0.02
+    assert _ate_ratio(chunked.T_world_cam, sequence["T"]) < 0.03
+    assert _rotation_errors_deg(chunked.T_world_cam, sequence["T"]).max() < 1.0
+
+
+def test_chunks_across_a_black_gap_continue_with_a_warning(sequence):
+    """8 black frames cut every track: the chunk after the gap shares no structure with the one before
+    it, so it continues from the last pose before the gap, with a warning; no frame is lost."""
+    frames = list(VideoReader(sequence["video"]))
+    for i in range(40, 48):
+        frames[i] = np.zeros_like(frames[i])
+    result = estimate_classical(frames, sequence["K"], options=ClassicalOptions(chunk_keyframes=6, chunk_overlap=2))
+    assert np.isfinite(result.T_world_cam).all()
+    assert any("the map broke between frames" in w for w in result.warnings), result.warnings
+    rot = _rotation_errors_deg(result.T_world_cam, sequence["T"])
+    assert np.median(rot[np.r_[0:40, 48:90]]) < 3.0, np.median(rot)

@@ -100,13 +100,13 @@ def test_hand_masks_from_hands_cover_projected_joints():
     hands["left_global_orient"][1] = np.nan  # left hand absent in frame 1
     masks = HandMasks.from_hands(hands, K, size, forearm_length_m=0)
     assert len(masks) == n
-    meshes = hand_meshes(hands)
-    for f in range(n):
+    sides, _, frames = hand_meshes(hands, block=2)  # blocks of 2 frames: posing crosses a block edge
+    assert sides == ["left", "right"]
+    for f, posed in enumerate(frames):
         m = masks.mask(f)
         near_mask = cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
         splat = np.zeros_like(m)
-        for side in ("left", "right"):
-            v = meshes[side][0][f]
+        for v, _ in posed:
             if v is None:
                 continue
             uv = v[:, :2] / v[:, 2:] * 150 + [80, 60]
@@ -117,14 +117,14 @@ def test_hand_masks_from_hands_cover_projected_joints():
         # and the silhouette holds nothing far from a vertex
         far = cv2.distanceTransform((~splat).astype(np.uint8), cv2.DIST_L2, 3)
         assert far[m].max() < 4.0
-    assert masks.coverage(1) < masks.coverage(0)  # one hand fewer
+    assert f == n - 1 and masks.coverage(1) < masks.coverage(0)  # one hand fewer
     # compact: bit-packed crops, far below one byte per pixel
     stored = sum(c[4].nbytes for c in masks._crops if c is not None)
     assert stored < n * 160 * 120 / 6
     # the forearm continues the middle-finger-to-wrist axis beyond the wrist
     with_arms = HandMasks.from_hands(hands, K, size)
     assert with_arms.coverage(0) > masks.coverage(0) * 1.2
-    joints = meshes["right"][1][0]
+    joints = next(hand_meshes(hands)[2])[1][1]  # frame 0, right hand, joints
     axis = (joints[0] - joints[9]) / np.linalg.norm(joints[0] - joints[9])
     elbowward = joints[0] + 0.05 * axis
     u, v = elbowward[:2] / elbowward[2] * 150 + [80, 60]
@@ -163,6 +163,11 @@ def test_keyframe_disparities_are_inverse_depth():
     assert d.shape == (2, 384, 512)
     assert sorted(d[0][d[0] > 0].tolist()) == pytest.approx([0.25, 0.5])
     assert np.count_nonzero(d[1]) == 2
+    # stored sparse, dense on demand: by index, by index list, and as an array (the official npz)
+    dense = np.asarray(d, np.float32)
+    assert dense.shape == (2, 384, 512) and dense.dtype == np.float32
+    np.testing.assert_array_equal(d[[1, 0]], dense[[1, 0]])
+    assert sum(len(v) for _, _, v in d.pixels) == 4
 
 
 def test_droid_disparities_become_map_points():

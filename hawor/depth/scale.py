@@ -147,13 +147,14 @@ def estimate_scale_metric3d(predictor: Metric3DPredictor, read_keyframe: Callabl
     predictor: Metric3D on single frames (`Metric3DPredictor.from_weights()`);
     read_keyframe(k): the original frame of keyframe k (k = 0..K-1), RGB uint8 (H0, W0, 3);
     only the selected keyframes are read. disps: (K, H, W) SLAM keyframe disparity at the SLAM
-    working size, unscaled (0 where unknown). focal: px at the original resolution.
+    working size, unscaled (0 where unknown), an array or anything indexed like one. focal: px at the original resolution.
     hand_mask(k): (H0, W0) bool, True on hand pixels (None: no hands). max_keyframes: evenly
     spaced subset size (None: every keyframe, the official behaviour).
     Returns a ScaleEstimate (metric = scale * SLAM units); check `.ok` before using `.scale`.
     """
-    disps = np.asarray(disps)
-    if disps.ndim != 3 or len(disps) == 0:
+    if not hasattr(disps, "shape"):
+        disps = np.asarray(disps)
+    if disps.ndim != 3 or len(disps) == 0:  # an array or hawor.slam.trajectory.SparseDisparities
         raise HaworInputError(f"metric scale: disps must be (K, H, W) keyframe disparities, got shape {disps.shape}.")
     chosen = select_scale_keyframes(len(disps), max_keyframes)
     size_hw = disps.shape[1:]

@@ -59,7 +59,7 @@ def model_file(side: str, backend: str) -> Path:
         from hawor.hands.open_hand import ensure_open_hand
 
         path = weight_path(f"open_hand_{side}")
-        ensure_open_hand(path.parent)  # (re)generates a missing or stale file; ~0.2 s when current
+        ensure_open_hand(path.parent)  # (re)generates a missing or stale file
         return path
     return weight_path(f"mano_{side}")
 

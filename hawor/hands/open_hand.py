@@ -486,6 +486,7 @@ def mirror_model(model: dict) -> dict:
 
 
 OPEN_HAND_FILES = {"right": "MANO_RIGHT.pkl", "left": "MANO_LEFT.pkl"}
+_CHECKED: dict[Path, tuple] = {}  # folder -> _stamp when last found current in this process
 
 
 def default_open_hand_dir() -> Path:
@@ -508,6 +509,8 @@ def ensure_open_hand(folder: str | Path | None = None) -> Path:
     from hawor.io.files import atomic_path
 
     folder = Path(folder) if folder is not None else default_open_hand_dir()
+    if _CHECKED.get(folder.resolve()) == _stamp(folder):  # checked in this process and untouched since
+        return folder
     for side, name in OPEN_HAND_FILES.items():
         path = folder / name
         model = build_open_hand(side)
@@ -517,7 +520,14 @@ def ensure_open_hand(folder: str | Path | None = None) -> Path:
             with open(tmp, "wb") as f:
                 pickle.dump(model, f, protocol=2)
         log.info("open hand: wrote %s", path)
+    _CHECKED[folder.resolve()] = _stamp(folder)
     return folder
+
+
+def _stamp(folder: Path) -> tuple:
+    """(mtime, size) of the model files: a rebuild to compare against costs ~40 ms per side."""
+    paths = [folder / name for name in OPEN_HAND_FILES.values()]
+    return tuple((p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else None for p in paths)
 
 
 def _matches(path: Path, model: dict) -> bool:

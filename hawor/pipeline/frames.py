@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hawor.errors import HaworInputError
+from hawor.io.prefetch import prefetch
 from hawor.io.video import VideoInfo, VideoReader, probe_video
 
 
@@ -68,6 +69,9 @@ class FrameSource:
         return min(n, sel.max_frames) if sel.max_frames else n
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        return prefetch(self._selected_frames())  # decoding overlaps whatever consumes the frames
+
+    def _selected_frames(self) -> Iterator[np.ndarray]:
         sel, count = self.selection, 0
         ratio = self.info.fps / self.fps
         for src, frame in enumerate(VideoReader(sel.path)):

@@ -15,7 +15,7 @@ import numpy as np
 
 from hawor.errors import HaworInputError
 from hawor.geometry import default_intrinsics
-from hawor.slam.trajectory import CameraTrajectory
+from hawor.slam.trajectory import CameraTrajectory, SparseDisparities
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def _metric_scale(scale, traj: CameraTrajectory, unscaled, frames, K, image_size
         raise HaworInputError(f"scale '{scale}': expected 'auto' or a positive number")
     warnings = []
     reader = _keyframe_reader(frames, traj.keyframes)
-    if reader is not None and traj.disps is not None and len(traj.disps) and np.any(traj.disps > 0):
+    if reader is not None and traj.disps is not None and len(traj.disps):
         from hawor.depth.weights import find_metric3d_weights
 
         if find_metric3d_weights() is not None:
@@ -214,21 +214,19 @@ def _droid_map(traj: CameraTrajectory, image_size: tuple[int, int]):
                            np.full(n, "droid", dtype=object), list(traj.warnings))
 
 
-def keyframe_disparities(result, image_size: tuple[int, int]) -> np.ndarray:
-    """(K, h, w) float32 sparse unscaled disparity of the keyframes at DROID's working size (0 = unknown)."""
+def keyframe_disparities(result, image_size: tuple[int, int]) -> SparseDisparities:
+    """(K, h, w) sparse unscaled disparity of the keyframes at DROID's working size (0 = unknown)."""
     from hawor.slam.droid import working_size
 
     (w1, h1), (w, h) = working_size(*image_size)
-    disps = np.zeros((len(result.keyframes), h, w), np.float32)
     sx, sy = w1 / image_size[0], h1 / image_size[1]
-    for k, f in enumerate(result.keyframes):
+    pixels = []
+    for f in result.keyframes:
         xy, pidx = result.observations[f]
-        if len(pidx) == 0:
-            continue
         T_cw = np.linalg.inv(result.T_world_cam[f])
         z = result.points_world[pidx] @ T_cw[2, :3] + T_cw[2, 3]
-        x = np.floor(xy[:, 0] * sx).astype(int)
-        y = np.floor(xy[:, 1] * sy).astype(int)
+        x = np.floor(xy[:, 0] * sx).astype(np.int64)
+        y = np.floor(xy[:, 1] * sy).astype(np.int64)
         ok = (z > 0) & (x >= 0) & (x < w) & (y >= 0) & (y < h)
-        disps[k, y[ok], x[ok]] = 1.0 / z[ok]
-    return disps
+        pixels.append((y[ok], x[ok], (1.0 / z[ok]).astype(np.float32)))
+    return SparseDisparities((h, w), pixels)

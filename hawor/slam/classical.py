@@ -4,8 +4,9 @@
 2. The KLT tracks of the keyframes are the features of a COLMAP database (no SIFT: the tracks are
    already matched, which is what makes the backend real-time); every keyframe pair within
    `match_overlap` shares its common tracks, verified by pycolmap's two-view geometry, and
-   pycolmap's incremental mapper (fixed shared intrinsics from K) reconstructs them.
-3. The largest model is kept; every frame (keyframes of smaller models included) is resected by PnP
+   pycolmap's incremental mapper (fixed shared intrinsics from K) reconstructs them. Long videos are
+   mapped in overlapping chunks of keyframes, chained into one frame (`sfm`).
+3. The largest model of each chunk is kept; every frame (keyframes of smaller models included) is resected by PnP
    on its tracks that have a 3D point; frames PnP cannot pose get rotations chained from
    frame-to-frame homographies and interpolated positions.
 Degenerate videos never reach COLMAP's failure modes unannounced: no texture or a static camera give
@@ -13,7 +14,6 @@ identity poses, a camera that only rotates gives rotations from homographies, ea
 """
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,9 @@ import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
 from hawor.errors import HaworInputError
+from hawor.io.prefetch import prefetch
 from hawor.slam.keyframes import KLTTracker, TrackerOptions, TrackingResult
+from hawor.slam.sfm import ChunkMap, chain_chunks, chunk_ranges, map_keyframes
 
 
 @dataclass
@@ -32,7 +34,7 @@ class ClassicalOptions:
     """Settings of the classical backend (pixel values at the tracking resolution)."""
 
     work_long_side: int = 640  # frames are tracked at this long side (never upsampled)
-    mask_dilation_px: int = 6
+    mask_dilation_px: int = 14
     match_overlap: int = 12  # each keyframe is matched to this many following keyframes
     min_pair_matches: int = 30
     min_ransac_trials: int = 100
@@ -43,6 +45,19 @@ class ClassicalOptions:
     init_min_tri_angle: float = 2.0  # degrees; COLMAP halves it when no initial pair qualifies
     min_tri_angle: float = 0.5  # degrees, to triangulate and keep points (head baselines are centimetres)
     num_threads: int = 1  # COLMAP's multi-threaded mapper gives a different model on every run
+    filter_max_error_px: float = 2.0  # COLMAP drops observations reprojecting further than this
+    # Final bundle adjustment of each model with a robust loss: a few KLT tracks drift by pixels, and
+    # COLMAP's squared loss lets them bend the small-baseline geometry of a head-mounted camera.
+    refine_loss: str = "CAUCHY"  # a pycolmap.LossFunctionType
+    refine_loss_scale: float = 1.0  # pixels
+    refine_rounds: int = 2  # adjust, drop observations off by more than refine_max_error_px, repeat
+    refine_iterations: int = 30
+    refine_max_error_px: float = 1.5
+    # Incremental mapping costs more than linearly in the number of images: keyframes are mapped in
+    # chunks of this many (about 5 s of video), sharing chunk_overlap with the next to chain them.
+    chunk_keyframes: int = 24
+    chunk_overlap: int = 8
+    workers: int | None = None  # chunks mapped side by side (None: one per CPU core)
     tracker: TrackerOptions = field(default_factory=TrackerOptions)
 
 
@@ -152,7 +167,7 @@ def estimate_classical(frames: Iterable[np.ndarray] | str | Path, K: np.ndarray,
     """
     opt = options or ClassicalOptions()
     K = np.asarray(K, np.float64)
-    grey = grey_video_frames(frames, opt.work_long_side) if isinstance(frames, (str, Path)) \
+    grey = prefetch(grey_video_frames(frames, opt.work_long_side)) if isinstance(frames, (str, Path)) \
         else grey_frames(frames, opt.work_long_side)
     start = time.perf_counter()
     tracks, size, sxy = track_frames(grey, hand_masks, opt)
@@ -194,36 +209,44 @@ def _no_obs() -> tuple[np.ndarray, np.ndarray]:
 
 def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
                     opt: ClassicalOptions) -> ClassicalResult | None:
-    """Map the keyframes with COLMAP, then pose every frame."""
+    """Map the keyframes chunk by chunk with COLMAP, chain the chunks, then pose every frame."""
     cv2.setRNGSeed(0)  # PnP RANSAC draws from OpenCV's global generator: same video, same poses
-    with tempfile.TemporaryDirectory(prefix="hawor_sfm_") as tmp:
-        db_path = _write_database(tracks, K_work, opt, Path(tmp))
-        mapped = _colmap_model(_run_colmap(db_path, opt), tracks, opt)
-    if mapped is None:
-        return None
-    kf_poses, track_to_point, points, warn = mapped
+    kfs = tracks.keyframes
+    ranges = chunk_ranges(len(kfs), opt.chunk_keyframes, opt.chunk_overlap)
+    maps = map_keyframes(tracks.frames, [kfs[a:b] for a, b in ranges], K_work, opt)
+    warn = _chunk_warnings(maps, [b - a for a, b in ranges], tracks)
+    maps = [None if m is None or _implausible_path(m, tracks) else m for m in maps]
+    if all(m is None for m in maps):
+        return None  # the caller falls back to rotations only, with a warning
+    maps, chain_warn = chain_chunks(maps, tracks.frames)
+    warn += chain_warn
     n = len(tracks.frames)
+    owner = _owners(n, [kfs[a] for a, _ in ranges], [kfs[b - 1] for _, b in ranges])
+    offsets = np.cumsum([0] + [0 if m is None else len(m.points) for m in maps])
+    points = np.concatenate([m.points for m in maps if m is not None])
     T_cam_world = np.full((n, 4, 4), np.nan)
     posed_by = np.full(n, "interpolated", dtype=object)
-    for f, T in kf_poses.items():
-        T_cam_world[f] = T
-        posed_by[f] = "sfm"
     observations = []
     for f, ft in enumerate(tracks.frames):
-        pidx = track_to_point.get_many(ft.ids)
-        ok = pidx >= 0
-        observations.append(((ft.xy[ok] / sxy).astype(np.float32), pidx[ok]))
-        if posed_by[f] == "sfm":
+        m = maps[owner[f]]
+        if m is None:
+            observations.append(_no_obs())
             continue
-        T = _pnp(points[pidx[ok]], ft.xy[ok], K_work, opt)
+        pidx = m.point_of_tracks(ft.ids)
+        ok = pidx >= 0
+        pidx = pidx[ok] + offsets[owner[f]]
+        observations.append(((ft.xy[ok] / sxy).astype(np.float32), pidx))
+        k = np.searchsorted(m.frames, f)
+        if k < len(m.frames) and m.frames[k] == f:
+            T_cam_world[f] = m.T_cam_world[k]
+            posed_by[f] = "sfm"
+            continue
+        T = _pnp(points[pidx], ft.xy[ok], K_work, opt)
         if T is not None:
             T_cam_world[f] = T
             posed_by[f] = "pnp"
     centres = _camera_centres(T_cam_world)
-    unit = _scene_depth(centres[posed_by == "sfm"], points)
-    if _implausible_path(centres, posed_by == "sfm", unit):
-        return None  # the caller falls back to rotations only, with a warning
-    rejected = _reject_pnp_outliers(T_cam_world, centres, posed_by, unit)
+    rejected = _reject_pnp_outliers(T_cam_world, centres, posed_by, _scene_depth(centres[posed_by == "sfm"], points))
     if rejected:
         warn.append(f"{rejected} frame(s) whose PnP position jumped away from the keyframe path were "
                     "re-posed by interpolation")
@@ -232,138 +255,27 @@ def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
     if unresolved:
         warn.append(f"{unresolved} of {n} frames could not be registered: rotation from frame-to-frame "
                     "homographies, position interpolated")
-    return _normalise(T_world_cam, points, observations, posed_by, np.asarray(tracks.keyframes, np.int64), warn)
+    return _normalise(T_world_cam, points, observations, posed_by, np.asarray(kfs, np.int64), warn)
 
 
-def _colmap_model(recs: dict, tracks: TrackingResult, opt: ClassicalOptions):
-    """Keyframe poses, track -> point map and points of the largest COLMAP model, or None."""
-    if not recs:
-        return None
-    rec = max(recs.values(), key=lambda r: r.num_reg_images())
-    if rec.num_reg_images() < opt.min_model_keyframes:
-        return None
-    kfs = tracks.keyframes
-    track_to_point, points = _track_points(rec, tracks)
+def _chunk_warnings(maps: list[ChunkMap | None], sizes: list[int], tracks: TrackingResult) -> list[str]:
+    """What the mapping of each chunk lost: whole chunks, or keyframes of a model that split."""
     warn = []
-    if len(recs) > 1:
-        warn.append(f"the reconstruction split into {len(recs)} models; kept the largest "
-                    f"({rec.num_reg_images()} of {len(kfs)} keyframes) and re-registered the other frames by PnP")
-    poses = {kfs[im.image_id - 1]: _rigid_to_matrix(im.cam_from_world()) for im in rec.images.values() if im.has_pose}
-    return poses, track_to_point, points, warn
+    for i, (m, size) in enumerate(zip(maps, sizes)):
+        where = "" if len(maps) == 1 else f" of keyframe chunk {i + 1} of {len(maps)}"
+        if m is None:
+            warn.append(f"no 3D reconstruction could be made{where}; those frames are posed from the others")
+        elif len(m.frames) < size:
+            split = f"split into {m.num_models} models; kept the largest" if m.num_models > 1 else "registered"
+            warn.append(f"the reconstruction{where} {split} ({len(m.frames)} of {size} keyframes); the other "
+                        "frames were registered by PnP")
+    return warn
 
 
-def _write_database(tracks: TrackingResult, K_work: np.ndarray, opt: ClassicalOptions,
-                    tmp: Path) -> Path:
-    """COLMAP database of the keyframes' tracks and their verified pairs."""
-    import pycolmap
-
-    kfs = tracks.keyframes
-    w = int(round(K_work[0, 2] * 2))
-    h = int(round(K_work[1, 2] * 2))
-    camera = pycolmap.Camera(model="PINHOLE", width=max(w, 1), height=max(h, 1),
-                             params=[K_work[0, 0], K_work[1, 1], K_work[0, 2], K_work[1, 2]])
-    db_path = tmp / "database.db"
-    db = pycolmap.Database.open(db_path)
-    camera.camera_id = db.write_camera(camera)
-    rig = pycolmap.Rig()
-    rig.add_ref_sensor(camera.sensor_id)
-    rig_id = db.write_rig(rig)
-    for k, f in enumerate(kfs):
-        image = pycolmap.Image(name=f"{f:06d}", camera_id=camera.camera_id, image_id=k + 1)
-        image_id = db.write_image(image, use_image_id=True)
-        frame = pycolmap.Frame()
-        frame.rig_id = rig_id
-        frame.add_data_id(db.read_image(image_id).data_id)
-        db.write_frame(frame)
-        db.write_keypoints(image_id, tracks.frames[f].xy.astype(np.float32))
-    tvg_options = pycolmap.TwoViewGeometryOptions()
-    tvg_options.ransac.max_error = 2.0
-    tvg_options.ransac.min_num_trials = opt.min_ransac_trials
-    tvg_options.ransac.random_seed = 0
-    for a in range(len(kfs)):
-        fa = tracks.frames[kfs[a]]
-        for b in range(a + 1, min(a + 1 + opt.match_overlap, len(kfs))):
-            fb = tracks.frames[kfs[b]]
-            _, ia, ib = np.intersect1d(fa.ids, fb.ids, return_indices=True)
-            if len(ia) < opt.min_pair_matches:
-                continue
-            matches = np.stack([ia, ib], 1).astype(np.uint32)
-            db.write_matches(a + 1, b + 1, matches)
-            geom = pycolmap.estimate_calibrated_two_view_geometry(
-                camera, fa.xy.astype(np.float64), camera, fb.xy.astype(np.float64), matches, tvg_options)
-            db.write_two_view_geometry(a + 1, b + 1, geom)
-    db.close()
-    return db_path
-
-
-def _run_colmap(db_path: Path, opt: ClassicalOptions) -> dict:
-    import pycolmap
-
-    options = pycolmap.IncrementalPipelineOptions()
-    options.ba_refine_focal_length = False
-    options.ba_refine_extra_params = False
-    options.ba_refine_principal_point = False
-    options.extract_colors = False
-    options.min_model_size = opt.min_model_keyframes
-    options.num_threads = opt.num_threads
-    options.random_seed = 0
-    options.mapper.init_min_tri_angle = opt.init_min_tri_angle
-    options.mapper.filter_min_tri_angle = opt.min_tri_angle
-    options.triangulation.min_angle = opt.min_tri_angle
-    options.mapper.init_min_num_inliers = 50
-    options.mapper.abs_pose_refine_focal_length = False
-    options.mapper.abs_pose_refine_extra_params = False
-    options.mapper.num_threads = opt.num_threads
-    options.mapper.random_seed = 0
-    out = db_path.parent / "sparse"
-    out.mkdir()
-    # COLMAP logs through glog; a failed mapping is handled (and reported) by the caller
-    level = pycolmap.logging.minloglevel
-    pycolmap.logging.minloglevel = 3
-    try:
-        return pycolmap.incremental_mapping(db_path, db_path.parent, out, options)
-    finally:
-        pycolmap.logging.minloglevel = level
-
-
-class _IdMap:
-    """Sorted track id -> map point index lookup."""
-
-    def __init__(self, ids: np.ndarray, values: np.ndarray):
-        order = np.argsort(ids)
-        self.ids, self.values = ids[order], values[order]
-
-    def get_many(self, query: np.ndarray) -> np.ndarray:
-        if len(self.ids) == 0:
-            return np.full(len(query), -1, np.int64)
-        pos = np.clip(np.searchsorted(self.ids, query), 0, len(self.ids) - 1)
-        return np.where(self.ids[pos] == query, self.values[pos], -1)
-
-
-def _track_points(rec, tracks: TrackingResult) -> tuple[_IdMap, np.ndarray]:
-    """Map every KLT track observed by a registered keyframe to its COLMAP 3D point."""
-    kfs = tracks.keyframes
-    point_ids = sorted(rec.points3D.keys())
-    row = {pid: i for i, pid in enumerate(point_ids)}
-    points = np.array([rec.points3D[p].xyz for p in point_ids]).reshape(-1, 3)
-    tid, pidx = [], []
-    for image in rec.images.values():
-        if not image.has_pose:
-            continue
-        ft = tracks.frames[kfs[image.image_id - 1]]
-        for k, p2d in enumerate(image.points2D):
-            if p2d.has_point3D():
-                tid.append(ft.ids[k])
-                pidx.append(row[p2d.point3D_id])
-    tid, pidx = np.asarray(tid, np.int64), np.asarray(pidx, np.int64)
-    tid, first = np.unique(tid, return_index=True)  # a track maps to one point
-    return _IdMap(tid, pidx[first]), points
-
-
-def _rigid_to_matrix(rigid) -> np.ndarray:
-    T = np.eye(4)
-    T[:3] = rigid.matrix()
-    return T
+def _owners(n: int, first: list[int], last: list[int]) -> np.ndarray:
+    """(N,) the chunk that poses each frame: overlapping chunks hand over halfway through the overlap."""
+    boundaries = [(a + b) / 2 for a, b in zip(first[1:], last[:-1])]
+    return np.searchsorted(np.asarray(boundaries), np.arange(n), side="right")
 
 
 def _pnp(obj: np.ndarray, img: np.ndarray, K: np.ndarray, opt: ClassicalOptions) -> np.ndarray | None:
@@ -404,13 +316,13 @@ def _scene_depth(centres: np.ndarray, points: np.ndarray) -> float:
     return float(np.median(np.linalg.norm(sample[None] - centres[:, None], axis=-1))) or 1.0
 
 
-def _implausible_path(centres: np.ndarray, is_keyframe: np.ndarray, unit: float) -> bool:
-    """True when consecutive keyframes are further apart than a head can move between them."""
-    frames = np.flatnonzero(is_keyframe)
-    if len(frames) < 2:
+def _implausible_path(m: ChunkMap, tracks: TrackingResult) -> bool:
+    """True when consecutive keyframes of a map are further apart than a head can move between them."""
+    centres = _camera_centres(m.T_cam_world)
+    if len(centres) < 2:
         return False
-    steps = np.linalg.norm(np.diff(centres[frames], axis=0), axis=1) / np.diff(frames)
-    return bool(np.max(steps) > MAX_KEYFRAME_STEP * unit)
+    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1) / np.diff(m.frames)
+    return bool(np.max(steps) > MAX_KEYFRAME_STEP * _scene_depth(centres, m.points))
 
 
 def _reject_pnp_outliers(T_cam_world: np.ndarray, centres: np.ndarray, posed_by: np.ndarray, unit: float) -> int:

@@ -6,7 +6,7 @@ hands (a 1080p video of 1000 frames takes a few MB, not 2 GB of booleans) and ex
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Iterable, Iterator, Mapping
 
 import cv2
 import numpy as np
@@ -139,25 +139,23 @@ class HandMasks:
         forearm_length_m: a forearm of this length (a cylinder continuing the middle-finger-to-wrist
         axis) is masked with each hand, because arms move with the hands, not with the scene; 0 = off.
         """
-        meshes = hand_meshes(hands, backend)
-        if not meshes:
+        sides, faces, frames = hand_meshes(hands, backend)
+        if not sides:
             raise HaworInputError("hand parameters: no '{left,right}_global_orient' keys found; pass the "
                                   "contents of hands_camera.npz")
         arm_faces = cylinder_faces(FOREARM_SIDES)
-        faces, n = [], len(next(iter(meshes.values()))[0])
-        for verts, joints, hand_faces in meshes.values():
-            faces += [hand_faces, arm_faces]
+        all_faces = [f for hand_faces in faces for f in (hand_faces, arm_faces)]
 
-        def frame_meshes(i):
+        def with_forearms(frame):
             out = []
-            for verts, joints, _ in meshes.values():
+            for verts, joints in frame:
                 arm = None
-                if verts[i] is not None and forearm_length_m > 0:
-                    arm = forearm_vertices(joints[i][0], joints[i][9], forearm_length_m)
-                out += [verts[i], arm]
+                if verts is not None and forearm_length_m > 0:
+                    arm = forearm_vertices(joints[0], joints[9], forearm_length_m)
+                out += [verts, arm]
             return out
 
-        return cls.from_vertices((frame_meshes(i) for i in range(n)), faces, K, image_size)
+        return cls.from_vertices((with_forearms(frame) for frame in frames), all_faces, K, image_size)
 
     @classmethod
     def from_boxes(cls, boxes: np.ndarray, image_size: tuple[int, int], enlarge: float = 1.2) -> "HandMasks":
@@ -173,31 +171,41 @@ class HandMasks:
         return out
 
 
-def hand_meshes(hands: Mapping[str, np.ndarray], backend: str = "auto") -> dict[str, tuple[list, list, np.ndarray]]:
-    """Per side present in `hands`: (per-frame (778, 3) vertices or None, per-frame (21, 3) joints or
-    None, faces (F, 3)), camera frame, metres."""
-    import torch
+def hand_meshes(hands: Mapping[str, np.ndarray], backend: str = "auto",
+                block: int = 256) -> tuple[list[str], list[np.ndarray], Iterator[list[tuple]]]:
+    """The hands of `hands` (hands_camera.npz layout), posed a block of frames at a time so that
+    memory stays bounded on long videos.
 
+    Returns the sides present, their faces (F, 3), and an iterator over frames yielding, per side,
+    ((778, 3) vertices, (21, 3) joints) in the camera frame in metres, or (None, None) where absent.
+    """
     from hawor.hands import HandModel
 
-    out = {}
-    for side in ("left", "right"):
-        if f"{side}_global_orient" not in hands:
-            continue
-        params = [np.asarray(hands[f"{side}_{k}"], np.float64) for k in ("global_orient", "hand_pose", "betas", "transl")]
-        ok = np.all([np.isfinite(a).all(1) for a in params], axis=0)
-        model = HandModel(side, backend=backend)
-        verts: list = [None] * len(ok)
-        joints: list = [None] * len(ok)
-        idx = np.flatnonzero(ok)
-        if len(idx):
-            with torch.no_grad():
-                result = model(*(torch.as_tensor(a[idx]) for a in params[:3]), transl=torch.as_tensor(params[3][idx]))
-            v, j = result.vertices.double().numpy(), result.joints.double().numpy()
-            for k, i in enumerate(idx):
-                verts[i], joints[i] = v[k], j[k]
-        out[side] = (verts, joints, model.faces)
-    return out
+    sides = [side for side in ("left", "right") if f"{side}_global_orient" in hands]
+    params = {side: [np.asarray(hands[f"{side}_{k}"], np.float64)
+                     for k in ("global_orient", "hand_pose", "betas", "transl")] for side in sides}
+    models = {side: HandModel(side, backend=backend) for side in sides}
+    n = len(params[sides[0]][0]) if sides else 0
+    return sides, [models[side].faces for side in sides], _posed_frames(params, models, n, block)
+
+
+def _posed_frames(params: dict, models: dict, n: int, block: int) -> Iterator[list[tuple]]:
+    import torch
+
+    for start in range(0, n, block):
+        posed = {}
+        for side, p in params.items():
+            p = [a[start:start + block] for a in p]
+            ok = np.all([np.isfinite(a).all(1) for a in p], axis=0)
+            verts, joints = [None] * len(ok), [None] * len(ok)
+            if ok.any():
+                with torch.no_grad():
+                    out = models[side](*(torch.as_tensor(a[ok]) for a in p[:3]), transl=torch.as_tensor(p[3][ok]))
+                for k, i in enumerate(np.flatnonzero(ok)):
+                    verts[i], joints[i] = out.vertices[k].double().numpy(), out.joints[k].double().numpy()
+            posed[side] = (verts, joints)
+        for i in range(min(block, n - start)):
+            yield [(posed[side][0][i], posed[side][1][i]) for side in params]
 
 
 def cylinder_faces(sides: int) -> np.ndarray:

@@ -19,6 +19,43 @@ from hawor.errors import HaworInputError
 from hawor.io.files import save_npz_atomic, write_text_atomic
 
 
+class SparseDisparities:
+    """(K, h, w) keyframe disparity maps kept as their non-zero pixels; indexing gives dense float32.
+
+    The classical backend knows a few hundred points per keyframe: dense maps at DROID's working size
+    (~0.75 MB each at 1080p) would take gigabytes on a 10-minute video's thousands of keyframes.
+
+    Args:
+        size_hw: (h, w) of each map; pixels: per keyframe (rows (M,), cols (M,), disparity (M,)).
+    """
+
+    ndim = 3
+
+    def __init__(self, size_hw: tuple[int, int], pixels: list[tuple[np.ndarray, np.ndarray, np.ndarray]]):
+        self.size_hw = (int(size_hw[0]), int(size_hw[1]))
+        self.pixels = pixels
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.pixels), *self.size_hw)
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def __getitem__(self, index):
+        if np.ndim(index) == 0:
+            out = np.zeros(self.size_hw, np.float32)
+            rows, cols, disp = self.pixels[int(index)]
+            out[rows, cols] = disp
+            return out
+        return np.stack([self[int(k)] for k in np.asarray(index).ravel()]) if len(index) \
+            else np.zeros((0, *self.size_hw), np.float32)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        dense = self[np.arange(len(self))]
+        return dense if dtype is None else dense.astype(dtype)
+
+
 @dataclass
 class CameraTrajectory:
     """Per-frame camera-to-world poses in metres.
@@ -31,7 +68,8 @@ class CameraTrajectory:
         keyframes: (K,) int64 frame indices used as keyframes.
         method: which backend and scale method produced it (for the run summary).
         warnings: human-readable warnings (e.g. "static camera: identity poses").
-        disps: optional (K, h, w) float32 unscaled disparity of the keyframes (0 where unknown).
+        disps: optional (K, h, w) float32 unscaled disparity of the keyframes (0 where unknown), an
+            array or `SparseDisparities`.
         timings: seconds spent per step, for the run summary.
     """
 
@@ -41,7 +79,7 @@ class CameraTrajectory:
     keyframes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     method: str = ""
     warnings: list[str] = field(default_factory=list)
-    disps: np.ndarray | None = None
+    disps: np.ndarray | SparseDisparities | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     def __len__(self) -> int:

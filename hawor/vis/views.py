@@ -3,6 +3,7 @@
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -131,8 +132,18 @@ class CameraView:
 
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, size: tuple[int, int],
                 total: int | None = None, desc: str = "render") -> int:
-    """Encode RGB frames to H.264 (atomically); returns the number of frames written."""
-    with VideoWriter(path, fps, size) as writer:
+    """Encode RGB frames to H.264 (atomically); returns the number of frames written.
+
+    Frame k is encoded in a second thread while frame k + 1 is rendered (libx264 releases the GIL);
+    rendering stays on the calling thread, which owns the GL context.
+    """
+    with VideoWriter(path, fps, size) as writer, ThreadPoolExecutor(1) as encoder:
+        pending = None
         for frame in tqdm(frames, total=total, desc=desc, unit="frame", leave=False):
-            writer.write(frame)
+            frame = np.array(frame)  # renderers reuse their output buffer
+            if pending is not None:
+                pending.result()
+            pending = encoder.submit(writer.write, frame)
+        if pending is not None:
+            pending.result()
         return writer.frames_written

@@ -1,0 +1,295 @@
+"""Structure from motion of KLT keyframe tracks with pycolmap, in bounded, chained chunks.
+
+COLMAP's incremental mapper re-runs global bundle adjustment as the model grows, so its cost grows
+faster than linearly with the number of images: a 10-minute video (thousands of keyframes) would
+take hours in one model. Keyframes are therefore mapped in overlapping chunks of a bounded size,
+independently (side by side on the CPU's cores), and each chunk is then brought
+into the previous one's frame by the similarity its shared keyframes and points imply.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hawor.slam.keyframes import FrameTracks
+
+MIN_SHARED_POINTS = 10  # to carry a chunk's scale over from the previous one
+
+
+@dataclass
+class ChunkMap:
+    """One COLMAP model of a run of keyframes.
+
+    Attributes:
+        frames: (K,) int64 frame indices of the registered keyframes.
+        T_cam_world: (K, 4, 4) their world-to-camera poses.
+        track_ids: (M,) sorted int64 ids of the KLT tracks that have a map point.
+        point_index: (M,) int64 row in `points` of each of those tracks.
+        points: (P, 3) map points.
+        num_models: how many models COLMAP made of the chunk (more than one: it split).
+        num_keyframes: keyframes the chunk was given.
+    """
+
+    frames: np.ndarray
+    T_cam_world: np.ndarray
+    track_ids: np.ndarray
+    point_index: np.ndarray
+    points: np.ndarray
+    num_models: int
+    num_keyframes: int
+
+    def point_of_tracks(self, ids: np.ndarray) -> np.ndarray:
+        """(M,) row in `points` for each track id, -1 where the track has no point."""
+        if len(self.track_ids) == 0:
+            return np.full(len(ids), -1, np.int64)
+        pos = np.clip(np.searchsorted(self.track_ids, ids), 0, len(self.track_ids) - 1)
+        return np.where(self.track_ids[pos] == ids, self.point_index[pos], -1)
+
+    def transformed(self, s: float, R: np.ndarray, t: np.ndarray) -> "ChunkMap":
+        """The same map moved by the similarity x -> s R x + t."""
+        T_world_cam = np.linalg.inv(self.T_cam_world)
+        T_world_cam[:, :3, :3] = R @ T_world_cam[:, :3, :3]
+        T_world_cam[:, :3, 3] = s * T_world_cam[:, :3, 3] @ R.T + t
+        return ChunkMap(self.frames, np.linalg.inv(T_world_cam), self.track_ids, self.point_index,
+                        s * self.points @ R.T + t, self.num_models, self.num_keyframes)
+
+
+def chunk_ranges(num_keyframes: int, size: int, overlap: int) -> list[tuple[int, int]]:
+    """Keyframe ranges [start, stop) of at most `size` keyframes, consecutive ones sharing `overlap`."""
+    if num_keyframes <= size:
+        return [(0, num_keyframes)]
+    count = math.ceil((num_keyframes - overlap) / (size - overlap))
+    step = (num_keyframes - overlap) / count
+    return [(round(i * step), min(round(i * step + step) + overlap, num_keyframes)) for i in range(count)]
+
+
+def map_keyframes(frames: list[FrameTracks], chunks: list[list[int]], K_work: np.ndarray,
+                  opt) -> list[ChunkMap | None]:
+    """Map each chunk of keyframe indices (`frames[f]`: tracks of frame f); `opt` is a
+    `ClassicalOptions`. None for a chunk COLMAP could not reconstruct."""
+    import pycolmap
+
+    workers = min(len(chunks), opt.workers or os.cpu_count() or 1)
+    # COLMAP logs through glog; a failed mapping is handled (and reported) by the caller
+    level = pycolmap.logging.minloglevel
+    pycolmap.logging.minloglevel = 3
+    try:
+        # pycolmap releases the GIL while it maps, so threads use every core; each chunk's mapper
+        # is single-threaded and seeded, so the result does not depend on the number of workers
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(lambda chunk: map_chunk([frames[f] for f in chunk], chunk, K_work, opt), chunks))
+    finally:
+        pycolmap.logging.minloglevel = level
+
+
+def map_chunk(tracks: list[FrameTracks], keyframes: list[int], K_work: np.ndarray, opt) -> ChunkMap | None:
+    """COLMAP's largest model of one run of keyframes (`tracks[k]` observed in frame `keyframes[k]`)."""
+    with tempfile.TemporaryDirectory(prefix="hawor_sfm_") as tmp:
+        db_path = _write_database(tracks, K_work, opt, Path(tmp))
+        recs = _run_colmap(db_path, opt)
+    if not recs:
+        return None
+    rec = max(recs.values(), key=lambda r: r.num_reg_images())
+    if rec.num_reg_images() < opt.min_model_keyframes:
+        return None
+    _refine(rec, opt)
+    images = sorted((im for im in rec.images.values() if im.has_pose), key=lambda im: im.image_id)
+    point_ids = sorted(rec.points3D.keys())
+    row = {pid: i for i, pid in enumerate(point_ids)}
+    tid, pidx = [], []
+    for image in images:
+        ids = tracks[image.image_id - 1].ids
+        for k, p2d in enumerate(image.points2D):
+            if p2d.has_point3D():
+                tid.append(ids[k])
+                pidx.append(row[p2d.point3D_id])
+    tid, first = np.unique(np.asarray(tid, np.int64), return_index=True)  # a track maps to one point
+    poses = np.tile(np.eye(4), (len(images), 1, 1))
+    for k, im in enumerate(images):
+        poses[k, :3] = im.cam_from_world().matrix()
+    return ChunkMap(np.array([keyframes[im.image_id - 1] for im in images], np.int64), poses, tid,
+                    np.asarray(pidx, np.int64)[first],
+                    np.array([rec.points3D[p].xyz for p in point_ids]).reshape(-1, 3), len(recs), len(tracks))
+
+
+def _write_database(tracks: list[FrameTracks], K_work: np.ndarray, opt, tmp: Path) -> Path:
+    """COLMAP database of the keyframes' tracks and their verified pairs."""
+    import pycolmap
+
+    w = int(round(K_work[0, 2] * 2))
+    h = int(round(K_work[1, 2] * 2))
+    camera = pycolmap.Camera(model="PINHOLE", width=max(w, 1), height=max(h, 1),
+                             params=[K_work[0, 0], K_work[1, 1], K_work[0, 2], K_work[1, 2]])
+    db_path = tmp / "database.db"
+    db = pycolmap.Database.open(db_path)
+    camera.camera_id = db.write_camera(camera)
+    rig = pycolmap.Rig()
+    rig.add_ref_sensor(camera.sensor_id)
+    rig_id = db.write_rig(rig)
+    for k, ft in enumerate(tracks):
+        image = pycolmap.Image(name=f"{k:06d}", camera_id=camera.camera_id, image_id=k + 1)
+        image_id = db.write_image(image, use_image_id=True)
+        frame = pycolmap.Frame()
+        frame.rig_id = rig_id
+        frame.add_data_id(db.read_image(image_id).data_id)
+        db.write_frame(frame)
+        db.write_keypoints(image_id, ft.xy.astype(np.float32))
+    tvg_options = pycolmap.TwoViewGeometryOptions()
+    tvg_options.ransac.max_error = 2.0
+    tvg_options.ransac.min_num_trials = opt.min_ransac_trials
+    tvg_options.ransac.random_seed = 0
+    for a, fa in enumerate(tracks):
+        for b in range(a + 1, min(a + 1 + opt.match_overlap, len(tracks))):
+            fb = tracks[b]
+            _, ia, ib = np.intersect1d(fa.ids, fb.ids, return_indices=True)
+            if len(ia) < opt.min_pair_matches:
+                continue
+            matches = np.stack([ia, ib], 1).astype(np.uint32)
+            db.write_matches(a + 1, b + 1, matches)
+            geom = pycolmap.estimate_calibrated_two_view_geometry(
+                camera, fa.xy.astype(np.float64), camera, fb.xy.astype(np.float64), matches, tvg_options)
+            db.write_two_view_geometry(a + 1, b + 1, geom)
+    db.close()
+    return db_path
+
+
+def _run_colmap(db_path: Path, opt) -> dict:
+    import pycolmap
+
+    options = pycolmap.IncrementalPipelineOptions()
+    options.ba_refine_focal_length = False
+    options.ba_refine_extra_params = False
+    options.ba_refine_principal_point = False
+    options.extract_colors = False
+    options.min_model_size = opt.min_model_keyframes
+    options.num_threads = opt.num_threads
+    options.random_seed = 0
+    options.mapper.init_min_tri_angle = opt.init_min_tri_angle
+    options.mapper.filter_min_tri_angle = opt.min_tri_angle
+    options.mapper.filter_max_reproj_error = opt.filter_max_error_px
+    options.triangulation.min_angle = opt.min_tri_angle
+    options.mapper.init_min_num_inliers = 50
+    options.mapper.abs_pose_min_num_inliers = opt.min_pnp_inliers
+    options.mapper.abs_pose_min_inlier_ratio = 0.1
+    options.mapper.abs_pose_refine_focal_length = False
+    options.mapper.abs_pose_refine_extra_params = False
+    options.mapper.num_threads = opt.num_threads
+    options.mapper.random_seed = 0
+    # lighter bundle adjustment while the model grows: `_refine` does the final, robust one
+    options.ba_global_max_num_iterations = 20
+    options.ba_local_max_num_iterations = 10
+    options.ba_global_frames_ratio = 1.4
+    options.ba_global_points_ratio = 1.4
+    options.ba_global_max_refinements = 2
+    options.ba_local_max_refinements = 1
+    out = db_path.parent / "sparse"
+    out.mkdir()
+    return pycolmap.incremental_mapping(db_path, db_path.parent, out, options)
+
+
+def _refine(rec, opt) -> None:
+    """Robust bundle adjustment, then drop observations off by more than `refine_max_error_px` and
+    adjust again (in place)."""
+    import pycolmap
+
+    ba = pycolmap.BundleAdjustmentOptions()
+    ba.refine_focal_length = False
+    ba.refine_extra_params = False
+    ba.refine_principal_point = False
+    ba.ceres.loss_function_type = getattr(pycolmap.LossFunctionType, opt.refine_loss)
+    ba.ceres.loss_function_scale = opt.refine_loss_scale
+    ba.ceres.solver_options.num_threads = 1
+    ba.print_summary = False
+    ba.ceres.solver_options.max_num_iterations = opt.refine_iterations
+    for _ in range(opt.refine_rounds):
+        config = pycolmap.BundleAdjustmentConfig()
+        for image_id in rec.reg_image_ids():
+            config.add_image(image_id)
+        config.fix_gauge(pycolmap.BundleAdjustmentGauge.TWO_CAMS_FROM_WORLD)
+        # the adjuster, unlike pycolmap.bundle_adjustment, honours the silenced log level
+        pycolmap.create_default_bundle_adjuster(ba, config, rec).solve()
+        pycolmap.ObservationManager(rec).filter_all_points3D(opt.refine_max_error_px, opt.min_tri_angle)
+
+
+# --------------------------------------------------------------------------------------------------
+# chaining
+
+def align_chunk(prev: ChunkMap, cur: ChunkMap, frames: list[FrameTracks]) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """Similarity (s, R (3, 3), t (3,)) taking `cur`'s frame to `prev`'s, from their shared keyframes
+    (`frames[f]`: tracks of frame f).
+
+    Rotation: the chordal mean of the shared keyframes' relative orientations. Scale: the median
+    ratio of the depths at which both maps see their shared points from those keyframes (camera
+    centres move centimetres, too little to fix a scale). Translation: the median of the shared
+    keyframes' centre offsets. None when they share no keyframe or fewer than MIN_SHARED_POINTS depths.
+    """
+    shared, ip, ic = np.intersect1d(prev.frames, cur.frames, return_indices=True)
+    if len(shared) == 0:
+        return None
+    Tp, Tc = prev.T_cam_world[ip], cur.T_cam_world[ic]
+    M = np.einsum("nji,njk->ik", Tp[:, :3, :3], Tc[:, :3, :3])  # sum of R_wc_prev @ R_cw_cur
+    U, _, Vt = np.linalg.svd(M)
+    R = U @ np.diag([1, 1, np.linalg.det(U @ Vt)]) @ Vt
+    ratios = []
+    for f, T_p, T_c in zip(shared, Tp, Tc):
+        ids = frames[f].ids
+        rp, rc = prev.point_of_tracks(ids), cur.point_of_tracks(ids)
+        both = (rp >= 0) & (rc >= 0)
+        zp = prev.points[rp[both]] @ T_p[2, :3] + T_p[2, 3]
+        zc = cur.points[rc[both]] @ T_c[2, :3] + T_c[2, 3]
+        ok = (zp > 0) & (zc > 0)
+        ratios.append(zp[ok] / zc[ok])
+    ratios = np.concatenate(ratios)
+    if len(ratios) < MIN_SHARED_POINTS:
+        return None
+    s = float(np.median(ratios))
+    centres_p = -np.einsum("nji,nj->ni", Tp[:, :3, :3], Tp[:, :3, 3])
+    centres_c = -np.einsum("nji,nj->ni", Tc[:, :3, :3], Tc[:, :3, 3])
+    t = np.median(centres_p - s * centres_c @ R.T, axis=0)
+    return s, R, t
+
+
+def chain_chunks(maps: list[ChunkMap | None], frames: list[FrameTracks]) -> tuple[list[ChunkMap | None], list[str]]:
+    """All chunk maps moved into the first one's frame (`frames[f]`: tracks of frame f).
+
+    A chunk that shares no structure with the last placed one (a cut, a black gap) is attached by
+    continuing from that chunk's last keyframe pose at the depth scale of its scene, with a warning.
+    """
+    placed, warn, ref = [], [], None
+    for m in maps:
+        if m is not None and ref is not None:
+            sim = align_chunk(ref, m, frames)
+            if sim is None:
+                sim = _continue_from(ref, m, frames)
+                warn.append(f"the map broke between frames {ref.frames[-1]} and {m.frames[0]} (no shared "
+                            "structure): the later part continues from the last pose before the break, so "
+                            "position, orientation and scale across it are approximate")
+            m = m.transformed(*sim)
+        placed.append(m)
+        ref = m if m is not None else ref
+    return placed, warn
+
+
+def _continue_from(ref: ChunkMap, cur: ChunkMap, frames: list[FrameTracks]) -> tuple[float, np.ndarray, np.ndarray]:
+    """Similarity putting `cur`'s first keyframe at `ref`'s last keyframe pose, scene depths matched."""
+    T_ref, T_cur = ref.T_cam_world[-1], cur.T_cam_world[0]
+    s = _median_depth(ref, -1, frames) / _median_depth(cur, 0, frames)
+    R = T_ref[:3, :3].T @ T_cur[:3, :3]
+    c_ref = -T_ref[:3, :3].T @ T_ref[:3, 3]
+    c_cur = -T_cur[:3, :3].T @ T_cur[:3, 3]
+    return s, R, c_ref - s * R @ c_cur
+
+
+def _median_depth(m: ChunkMap, k: int, frames: list[FrameTracks]) -> float:
+    """Median depth of the map points keyframe k of `m` sees (1 when it sees none)."""
+    rows = m.point_of_tracks(frames[m.frames[k]].ids)
+    T = m.T_cam_world[k]
+    z = m.points[rows[rows >= 0]] @ T[2, :3] + T[2, 3]
+    z = z[z > 0]
+    return float(np.median(z)) if len(z) else 1.0
