@@ -231,3 +231,24 @@ def test_chunks_across_a_black_gap_continue_with_a_warning(sequence):
     assert any("the map broke between frames" in w for w in result.warnings), result.warnings
     rot = _rotation_errors_deg(result.T_world_cam, sequence["T"])
     assert np.median(rot[np.r_[0:40, 48:90]]) < 3.0, np.median(rot)
+
+
+def test_a_model_glued_from_parts_at_different_scales_is_rejected(sequence):
+    """The clip's model is plausible; the same model with the cameras and points of its first half
+    moved 100 times further out (what a degenerate initial pair leaves behind) is not."""
+    from hawor.slam.classical import _implausible_path, grey_video_frames, track_frames
+    from hawor.slam.sfm import map_chunk
+
+    opt = ClassicalOptions()
+    masks = HandMasks.from_hands(sequence["hands"], sequence["K"], (640, 480))
+    tracks, _, _ = track_frames(grey_video_frames(sequence["video"], opt.work_long_side), masks, opt)
+    model = map_chunk([tracks.frames[f] for f in tracks.keyframes], tracks.keyframes, sequence["K"], opt)
+    assert model is not None and not _implausible_path(model, tracks)
+    half = len(model.frames) // 2
+    first = np.unique(np.concatenate([model.point_of_tracks(tracks.frames[f].ids) for f in model.frames[:half]]))
+    only_first = np.setdiff1d(first[first >= 0], np.concatenate(
+        [model.point_of_tracks(tracks.frames[f].ids) for f in model.frames[half:]]))
+    glued = model.transformed(1.0, np.eye(3), np.zeros(3))
+    glued.points[only_first] *= 100.0
+    glued.T_cam_world[:half, :3, 3] *= 100.0
+    assert _implausible_path(glued, tracks)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 
+import cv2
 import numpy as np
 
 from hawor.errors import HaworInputError
@@ -83,12 +84,13 @@ class OffscreenRenderer:
         if not meshes:
             depth = np.zeros((self.height, self.width), np.float32)
             masks = np.zeros((0, self.height, self.width), bool) if return_masks else None
-            rgb = np.broadcast_to(np.clip(bg + 0.5, 0, 255).astype(np.uint8), (self.height, self.width, 3))
-            return RenderResult(rgb.copy(), depth, masks, self.backend)
+            return RenderResult(bg.copy(), depth, masks, self.backend)
         rgb, coverage, depth, masks = self._impl.render(meshes, K, T, lights or self.lights, return_masks)
-        # rgb is sRGB premultiplied by coverage (the way GL's multisample resolve leaves it)
-        out = rgb + (1.0 - coverage[..., None] / np.float32(255.0)) * bg
-        return RenderResult(np.clip(out + 0.5, 0, 255).astype(np.uint8), depth, masks, self.backend)
+        # rgb is sRGB premultiplied by coverage (the way GL's multisample resolve leaves it): over the
+        # background it is rgb + bg * (255 - coverage) / 255, in saturating uint8 OpenCV arithmetic
+        # (several times faster than float numpy on a 720p frame)
+        behind = cv2.multiply(bg, cv2.merge([255 - coverage] * 3), scale=1.0 / 255.0)
+        return RenderResult(cv2.add(np.ascontiguousarray(rgb), behind), depth, masks, self.backend)
 
     def close(self) -> None:
         """Release the GL context (pooled for reuse; safe to call twice)."""

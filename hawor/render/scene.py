@@ -114,13 +114,17 @@ def validate_camera(K, T_world_cam) -> tuple[np.ndarray, np.ndarray]:
 
 def background_image(background, height: int, width: int) -> np.ndarray:
     """A colour ((3,) floats in [0, 1] or uint8) or an (H, W, 3) image (uint8, or floats in [0, 1])
-    -> (H, W, 3) or (3,) float32 sRGB in [0, 255]."""
+    -> (H, W, 3) uint8 sRGB."""
     bg = np.asarray(background)
     if bg.ndim == 3:
         if bg.shape != (height, width, 3):
             raise HaworInputError(f"background image of shape {bg.shape}: expected ({height}, {width}, 3) RGB.")
-        return bg.astype(np.float32) * (1.0 if bg.dtype == np.uint8 else 255.0)
-    return (_as_unit_rgb(bg, 1) * 255.0).astype(np.float32)
+        if bg.dtype == np.uint8:
+            return np.ascontiguousarray(bg)
+        return np.clip(bg * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    image = np.empty((height, width, 3), np.uint8)
+    image[:] = np.round(_as_unit_rgb(bg, 1) * 255.0).astype(np.uint8)
+    return image
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:

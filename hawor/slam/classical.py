@@ -15,7 +15,7 @@ identity poses, a camera that only rotates gives rotations from homographies, ea
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -54,9 +54,9 @@ class ClassicalOptions:
     refine_iterations: int = 30
     refine_max_error_px: float = 1.5
     # Incremental mapping costs more than linearly in the number of images: keyframes are mapped in
-    # chunks of this many (about 5 s of video), sharing chunk_overlap with the next to chain them.
-    chunk_keyframes: int = 24
-    chunk_overlap: int = 8
+    # chunks of this many (about 10 s of video), sharing chunk_overlap with the next to chain them.
+    chunk_keyframes: int = 48
+    chunk_overlap: int = 12
     workers: int | None = None  # chunks mapped side by side (None: one per CPU core)
     tracker: TrackerOptions = field(default_factory=TrackerOptions)
 
@@ -213,9 +213,8 @@ def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
     cv2.setRNGSeed(0)  # PnP RANSAC draws from OpenCV's global generator: same video, same poses
     kfs = tracks.keyframes
     ranges = chunk_ranges(len(kfs), opt.chunk_keyframes, opt.chunk_overlap)
-    maps = map_keyframes(tracks.frames, [kfs[a:b] for a, b in ranges], K_work, opt)
-    warn = _chunk_warnings(maps, [b - a for a, b in ranges], tracks)
-    maps = [None if m is None or _implausible_path(m, tracks) else m for m in maps]
+    maps = _plausible_maps(tracks, [kfs[a:b] for a, b in ranges], K_work, opt)
+    warn = _chunk_warnings(maps, [b - a for a, b in ranges])
     if all(m is None for m in maps):
         return None  # the caller falls back to rotations only, with a warning
     maps, chain_warn = chain_chunks(maps, tracks.frames)
@@ -258,7 +257,21 @@ def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
     return _normalise(T_world_cam, points, observations, posed_by, np.asarray(kfs, np.int64), warn)
 
 
-def _chunk_warnings(maps: list[ChunkMap | None], sizes: list[int], tracks: TrackingResult) -> list[str]:
+def _plausible_maps(tracks: TrackingResult, chunks: list[list[int]], K_work: np.ndarray,
+                    opt: ClassicalOptions) -> list[ChunkMap | None]:
+    """A model per chunk of keyframes, None where COLMAP gave none that `_implausible_path` accepts."""
+    maps = [None if m is None or _implausible_path(m, tracks) else m
+            for m in map_keyframes(tracks.frames, chunks, K_work, opt)]
+    failed = [i for i, m in enumerate(maps) if m is None]
+    if failed:  # a small-baseline model often degenerates from its initial pair: start from a wider one
+        wider = replace(opt, init_min_tri_angle=RETRY_INIT_TRI_ANGLE_FACTOR * opt.init_min_tri_angle)
+        retried = map_keyframes(tracks.frames, [chunks[i] for i in failed], K_work, wider)
+        for i, m in zip(failed, retried):
+            maps[i] = None if m is None or _implausible_path(m, tracks) else m
+    return maps
+
+
+def _chunk_warnings(maps: list[ChunkMap | None], sizes: list[int]) -> list[str]:
     """What the mapping of each chunk lost: whole chunks, or keyframes of a model that split."""
     warn = []
     for i, (m, size) in enumerate(zip(maps, sizes)):
@@ -300,6 +313,8 @@ def _pnp(obj: np.ndarray, img: np.ndarray, K: np.ndarray, opt: ClassicalOptions)
 # tenth of the distance to the scene it looks at. Paths beyond these bounds are failed reconstructions.
 MAX_KEYFRAME_STEP = 0.25  # scene depths per frame between consecutive keyframes
 MAX_PNP_DEVIATION = 0.15  # scene depths between a PnP position and the keyframe path
+MAX_DEPTH_JUMP = 20.0  # factor between the scene depths two consecutive keyframes see
+RETRY_INIT_TRI_ANGLE_FACTOR = 3.0  # an implausible model is mapped again from a pair this much wider
 
 
 def _camera_centres(T_cam_world: np.ndarray) -> np.ndarray:
@@ -317,12 +332,17 @@ def _scene_depth(centres: np.ndarray, points: np.ndarray) -> float:
 
 
 def _implausible_path(m: ChunkMap, tracks: TrackingResult) -> bool:
-    """True when consecutive keyframes of a map are further apart than a head can move between them."""
+    """True when a map cannot be a head-mounted camera's: consecutive keyframes further apart than a
+    head moves between them, or the depth of what consecutive keyframes see jumping by more than
+    MAX_DEPTH_JUMP (a model glued from parts at different scales)."""
     centres = _camera_centres(m.T_cam_world)
     if len(centres) < 2:
         return False
+    depth = np.array([m.depth_seen(k, tracks.frames) for k in range(len(m.frames))])
     steps = np.linalg.norm(np.diff(centres, axis=0), axis=1) / np.diff(m.frames)
-    return bool(np.max(steps) > MAX_KEYFRAME_STEP * _scene_depth(centres, m.points))
+    near = np.fmin(depth[:-1], depth[1:])
+    jumps = np.abs(np.log(depth[1:] / depth[:-1]))
+    return bool(np.any(steps > MAX_KEYFRAME_STEP * near) or np.any(jumps > np.log(MAX_DEPTH_JUMP)))
 
 
 def _reject_pnp_outliers(T_cam_world: np.ndarray, centres: np.ndarray, posed_by: np.ndarray, unit: float) -> int:

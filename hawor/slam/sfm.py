@@ -51,6 +51,14 @@ class ChunkMap:
         pos = np.clip(np.searchsorted(self.track_ids, ids), 0, len(self.track_ids) - 1)
         return np.where(self.track_ids[pos] == ids, self.point_index[pos], -1)
 
+    def depth_seen(self, k: int, frames: list[FrameTracks]) -> float:
+        """Median depth of the map points keyframe k sees (`frames[f]`: tracks of frame f); NaN if none."""
+        rows = self.point_of_tracks(frames[self.frames[k]].ids)
+        T = self.T_cam_world[k]
+        z = self.points[rows[rows >= 0]] @ T[2, :3] + T[2, 3]
+        z = z[z > 0]
+        return float(np.median(z)) if len(z) else float("nan")
+
     def transformed(self, s: float, R: np.ndarray, t: np.ndarray) -> "ChunkMap":
         """The same map moved by the similarity x -> s R x + t."""
         T_world_cam = np.linalg.inv(self.T_cam_world)
@@ -279,17 +287,9 @@ def chain_chunks(maps: list[ChunkMap | None], frames: list[FrameTracks]) -> tupl
 def _continue_from(ref: ChunkMap, cur: ChunkMap, frames: list[FrameTracks]) -> tuple[float, np.ndarray, np.ndarray]:
     """Similarity putting `cur`'s first keyframe at `ref`'s last keyframe pose, scene depths matched."""
     T_ref, T_cur = ref.T_cam_world[-1], cur.T_cam_world[0]
-    s = _median_depth(ref, -1, frames) / _median_depth(cur, 0, frames)
+    s = ref.depth_seen(len(ref.frames) - 1, frames) / cur.depth_seen(0, frames)
+    s = s if np.isfinite(s) else 1.0
     R = T_ref[:3, :3].T @ T_cur[:3, :3]
     c_ref = -T_ref[:3, :3].T @ T_ref[:3, 3]
     c_cur = -T_cur[:3, :3].T @ T_cur[:3, 3]
     return s, R, c_ref - s * R @ c_cur
-
-
-def _median_depth(m: ChunkMap, k: int, frames: list[FrameTracks]) -> float:
-    """Median depth of the map points keyframe k of `m` sees (1 when it sees none)."""
-    rows = m.point_of_tracks(frames[m.frames[k]].ids)
-    T = m.T_cam_world[k]
-    z = m.points[rows[rows >= 0]] @ T[2, :3] + T[2, 3]
-    z = z[z > 0]
-    return float(np.median(z)) if len(z) else 1.0
