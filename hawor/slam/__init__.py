@@ -152,7 +152,7 @@ def _metric_scale(scale, traj: CameraTrajectory, unscaled, frames, K, image_size
         raise HaworInputError(f"scale '{scale}': expected 'auto' or a positive number")
     warnings = []
     reader = _keyframe_reader(frames, traj.keyframes)
-    if reader is not None and traj.disps is not None and len(traj.disps):
+    if reader is not None and traj.disps is not None and _has_disparity(traj.disps):
         from hawor.depth.weights import find_metric3d_weights
 
         if find_metric3d_weights() is not None:
@@ -168,6 +168,13 @@ def _metric_scale(scale, traj: CameraTrajectory, unscaled, frames, K, image_size
     est = estimate_hand_scale(traj.T_world_cam, unscaled.points_world, unscaled.observations, K, image_size,
                               joints_cam=joints, hand_masks=hand_masks)
     return est.scale, est.method, warnings + est.warnings
+
+
+def _has_disparity(disps) -> bool:
+    """Whether any keyframe disparity is known (without densifying sparse ones)."""
+    if isinstance(disps, SparseDisparities):
+        return any(len(d) for _, _, d in disps.pixels)
+    return bool(len(disps) and np.any(np.asarray(disps) > 0))
 
 
 def _keyframe_reader(frames, keyframes):

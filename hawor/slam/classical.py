@@ -26,7 +26,7 @@ from scipy.spatial.transform import Rotation, Slerp
 from hawor.errors import HaworInputError
 from hawor.io.prefetch import prefetch
 from hawor.slam.keyframes import KLTTracker, TrackerOptions, TrackingResult
-from hawor.slam.sfm import ChunkMap, chain_chunks, chunk_ranges, map_keyframes
+from hawor.slam.sfm import ChunkMap, camera_centres, chain_chunks, chunk_ranges, map_keyframes
 
 
 @dataclass
@@ -244,7 +244,7 @@ def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
         if T is not None:
             T_cam_world[f] = T
             posed_by[f] = "pnp"
-    centres = _camera_centres(T_cam_world)
+    centres = camera_centres(T_cam_world)
     rejected = _reject_pnp_outliers(T_cam_world, centres, posed_by, _scene_depth(centres[posed_by == "sfm"], points))
     if rejected:
         warn.append(f"{rejected} frame(s) whose PnP position jumped away from the keyframe path were "
@@ -317,12 +317,6 @@ MAX_DEPTH_JUMP = 20.0  # factor between the scene depths two consecutive keyfram
 RETRY_INIT_TRI_ANGLE_FACTOR = 3.0  # an implausible model is mapped again from a pair this much wider
 
 
-def _camera_centres(T_cam_world: np.ndarray) -> np.ndarray:
-    """(N, 3) camera centres -R^T t (NaN where unposed)."""
-    R, t = T_cam_world[:, :3, :3], T_cam_world[:, :3, 3]
-    return -np.einsum("nji,nj->ni", R, t)
-
-
 def _scene_depth(centres: np.ndarray, points: np.ndarray) -> float:
     """Median distance from the keyframe cameras to the map: the reconstruction's length unit."""
     if len(points) == 0 or len(centres) == 0:
@@ -335,7 +329,7 @@ def _implausible_path(m: ChunkMap, tracks: TrackingResult) -> bool:
     """True when a map cannot be a head-mounted camera's: consecutive keyframes further apart than a
     head moves between them, or the depth of what consecutive keyframes see jumping by more than
     MAX_DEPTH_JUMP (a model glued from parts at different scales)."""
-    centres = _camera_centres(m.T_cam_world)
+    centres = camera_centres(m.T_cam_world)
     if len(centres) < 2:
         return False
     depth = np.array([m.depth_seen(k, tracks.frames) for k in range(len(m.frames))])

@@ -68,6 +68,12 @@ class ChunkMap:
                         s * self.points @ R.T + t, self.num_models, self.num_keyframes)
 
 
+def camera_centres(T_cam_world: np.ndarray) -> np.ndarray:
+    """(N, 3) camera centres -R^T t of (N, 4, 4) world-to-camera poses (NaN where unposed)."""
+    R, t = T_cam_world[:, :3, :3], T_cam_world[:, :3, 3]
+    return -np.einsum("nji,nj->ni", R, t)
+
+
 def chunk_ranges(num_keyframes: int, size: int, overlap: int) -> list[tuple[int, int]]:
     """Keyframe ranges [start, stop) of at most `size` keyframes, consecutive ones sharing `overlap`."""
     if num_keyframes <= size:
@@ -257,9 +263,7 @@ def align_chunk(prev: ChunkMap, cur: ChunkMap, frames: list[FrameTracks]) -> tup
     if len(ratios) < MIN_SHARED_POINTS:
         return None
     s = float(np.median(ratios))
-    centres_p = -np.einsum("nji,nj->ni", Tp[:, :3, :3], Tp[:, :3, 3])
-    centres_c = -np.einsum("nji,nj->ni", Tc[:, :3, :3], Tc[:, :3, 3])
-    t = np.median(centres_p - s * centres_c @ R.T, axis=0)
+    t = np.median(camera_centres(Tp) - s * camera_centres(Tc) @ R.T, axis=0)
     return s, R, t
 
 
@@ -286,10 +290,8 @@ def chain_chunks(maps: list[ChunkMap | None], frames: list[FrameTracks]) -> tupl
 
 def _continue_from(ref: ChunkMap, cur: ChunkMap, frames: list[FrameTracks]) -> tuple[float, np.ndarray, np.ndarray]:
     """Similarity putting `cur`'s first keyframe at `ref`'s last keyframe pose, scene depths matched."""
-    T_ref, T_cur = ref.T_cam_world[-1], cur.T_cam_world[0]
+    T_ref, T_cur = ref.T_cam_world[-1:], cur.T_cam_world[:1]
     s = ref.depth_seen(len(ref.frames) - 1, frames) / cur.depth_seen(0, frames)
     s = s if np.isfinite(s) else 1.0
-    R = T_ref[:3, :3].T @ T_cur[:3, :3]
-    c_ref = -T_ref[:3, :3].T @ T_ref[:3, 3]
-    c_cur = -T_cur[:3, :3].T @ T_cur[:3, 3]
-    return s, R, c_ref - s * R @ c_cur
+    R = T_ref[0, :3, :3].T @ T_cur[0, :3, :3]
+    return s, R, camera_centres(T_ref)[0] - s * R @ camera_centres(T_cur)[0]
