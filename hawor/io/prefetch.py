@@ -1,7 +1,7 @@
 """Run an iterator one step ahead in a background thread.
 
-Decoding (PyAV), rendering (EGL) and encoding (libx264) release the GIL, so producing frames in one
-thread while the caller consumes them in another keeps both cores busy.
+PyAV releases the GIL while it decodes, so decoding frames in one thread while the caller works on
+them in another keeps both cores busy.
 """
 from __future__ import annotations
 

@@ -214,7 +214,7 @@ def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
     kfs = tracks.keyframes
     ranges = chunk_ranges(len(kfs), opt.chunk_keyframes, opt.chunk_overlap)
     maps = _plausible_maps(tracks, [kfs[a:b] for a, b in ranges], K_work, opt)
-    warn = _chunk_warnings(maps, [b - a for a, b in ranges])
+    warn = _chunk_warnings(maps)
     if all(m is None for m in maps):
         return None  # the caller falls back to rotations only, with a warning
     maps, chain_warn = chain_chunks(maps, tracks.frames)
@@ -271,16 +271,16 @@ def _plausible_maps(tracks: TrackingResult, chunks: list[list[int]], K_work: np.
     return maps
 
 
-def _chunk_warnings(maps: list[ChunkMap | None], sizes: list[int]) -> list[str]:
+def _chunk_warnings(maps: list[ChunkMap | None]) -> list[str]:
     """What the mapping of each chunk lost: whole chunks, or keyframes of a model that split."""
     warn = []
-    for i, (m, size) in enumerate(zip(maps, sizes)):
+    for i, m in enumerate(maps):
         where = "" if len(maps) == 1 else f" of keyframe chunk {i + 1} of {len(maps)}"
         if m is None:
             warn.append(f"no 3D reconstruction could be made{where}; those frames are posed from the others")
-        elif len(m.frames) < size:
+        elif len(m.frames) < m.num_keyframes:
             split = f"split into {m.num_models} models; kept the largest" if m.num_models > 1 else "registered"
-            warn.append(f"the reconstruction{where} {split} ({len(m.frames)} of {size} keyframes); the other "
+            warn.append(f"the reconstruction{where} {split} ({len(m.frames)} of {m.num_keyframes} keyframes); the other "
                         "frames were registered by PnP")
     return warn
 
