@@ -7,7 +7,7 @@ id per side when the tracker gives none. Tracks are merged into sides by
 """
 from __future__ import annotations
 
-import warnings
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -16,24 +16,89 @@ import hawor  # noqa: F401  (offline ultralytics settings before it is imported)
 from hawor.detection.frames import iter_rgb_frames
 from hawor.detection.tracks import Detection, HandTrack, merge_tracks
 from hawor.errors import HaworInputError
+from hawor.io.safe_pickle import NUMPY_GLOBALS, RefusedGlobal, any_policy, names_policy, torch_pickle_module
 
 # Track ids the official code gives boxes the tracker returned no id for.
 UNTRACKED_ID = {0: 5000, 1: 10000}
 
 
-def load_yolo(weights: str | Path):
-    """Load an ultralytics YOLO checkpoint whose classes are 0 = left hand, 1 = right hand."""
+# What an ultralytics detection checkpoint pickles besides tensors: its network (nn.Module classes of
+# ultralytics and torch, rebuilt from their attributes, never called while unpickling) and the plain
+# values of its training record.
+_DETECTOR_MODULE_PREFIXES = ("ultralytics.nn.", "torch.nn.modules.")
+_DETECTOR_EXTRA = NUMPY_GLOBALS | {
+    "builtins.set", "builtins.frozenset", "builtins.list", "builtins.dict", "builtins.tuple", "builtins.slice",
+    "collections.OrderedDict", "collections.defaultdict", "types.SimpleNamespace",
+    "ultralytics.utils.IterableSimpleNamespace", "pathlib.PosixPath", "pathlib.WindowsPath", "pathlib.Path",
+}
+
+
+def _module_class(module: str, name: str):
+    if not module.startswith(_DETECTOR_MODULE_PREFIXES):
+        return None
+    import importlib
+
+    import torch
+
+    found = getattr(importlib.import_module(module), name, None)
+    return found if isinstance(found, type) and issubclass(found, torch.nn.Module) else None
+
+
+@functools.lru_cache(maxsize=None)
+def _detector_pickle_module():
+    from torch._weights_only_unpickler import _get_allowed_globals
+
+    torch_globals = dict(_get_allowed_globals())
+    return torch_pickle_module(any_policy(lambda module, name: torch_globals.get(f"{module}.{name}"),
+                                          names_policy(_DETECTOR_EXTRA), _module_class))
+
+
+def check_detector_file(weights: str | Path) -> dict[int, str]:
+    """Read ``weights`` with a restricted unpickler before ultralytics (which unpickles fully) may.
+
+    Admits only what an ultralytics detection checkpoint holds: tensors, plain values and network
+    layers of ultralytics and torch, by name. Returns the class names {index: name}.
+
+    Raises:
+        HaworInputError naming the file: missing, empty or truncated, holding code, or not a detector.
+    """
+    import torch
+
     weights = Path(weights)
     if not weights.is_file():
-        raise HaworInputError(f"hand detector weights {weights} not found. Fix: put WiLoR's detector.pt "
-                              f"there, or use the embedded landmark backend (backend='landmarks').")
+        raise HaworInputError(f"hand detector weights {weights}: not found. Fix: put WiLoR's detector.pt "
+                              "there, or use the embedded detector (--detector embedded).")
+    try:
+        checkpoint = torch.load(weights, map_location="cpu", weights_only=False,
+                                pickle_module=_detector_pickle_module())
+    except RefusedGlobal as exc:
+        raise HaworInputError(f"hand detector weights {weights}: {exc}. It was not loaded; use WiLoR's "
+                              "detector.pt from a source you trust, or --detector embedded.") from exc
+    except Exception as exc:  # torch raises many types for damaged files
+        raise HaworInputError(f"hand detector weights {weights}: cannot be read ({type(exc).__name__}: {exc}); "
+                              "it is empty, truncated or not an ultralytics checkpoint. Download it again, "
+                              "or use --detector embedded.") from exc
+    model = (checkpoint.get("ema") or checkpoint.get("model")) if isinstance(checkpoint, dict) else None
+    names = getattr(model, "names", None)
+    if not isinstance(model, torch.nn.Module) or not isinstance(names, (dict, list)):
+        raise HaworInputError(f"hand detector weights {weights}: not an ultralytics detection checkpoint (no "
+                              "network with class names). Use WiLoR's detector.pt, or --detector embedded.")
+    return dict(enumerate(names)) if isinstance(names, list) else {int(k): str(v) for k, v in names.items()}
+
+
+def load_yolo(weights: str | Path):
+    """Load an ultralytics YOLO checkpoint whose classes are 0 = left hand, 1 = right hand.
+
+    The file is checked by :func:`check_detector_file` first: ultralytics itself would run any
+    code the file carries.
+    """
+    names = check_detector_file(weights)
+    if len(names) != 2:
+        raise HaworInputError(f"hand detector weights {weights}: {len(names)} classes; a hand detector "
+                              "has 2 (0 left, 1 right). Use WiLoR's detector.pt, or --detector embedded.")
     from ultralytics import YOLO
 
-    model = YOLO(str(weights))
-    names = {int(k): str(v).lower() for k, v in model.names.items()}
-    if len(names) != 2:
-        warnings.warn(f"{weights}: expected 2 classes (0 left, 1 right), found {names}", stacklevel=2)
-    return model
+    return YOLO(str(weights))
 
 
 def track_hands_yolo(frames, weights: str | Path | None = None, model=None, conf: float = 0.2,

@@ -6,7 +6,6 @@ containers and chumpy nodes (turned into their stored ndarray); any other class 
 """
 from __future__ import annotations
 
-import copyreg
 import pickle
 from pathlib import Path
 
@@ -14,13 +13,8 @@ import numpy as np
 import scipy.sparse
 
 from hawor.errors import HaworInputError
+from hawor.io.safe_pickle import NUMPY_GLOBALS, any_policy, names_policy, restricted_loads
 
-_NUMPY_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("_codecs", "encode"),  # protocol-2 pickles store array bytes as latin-1 text
-}
 _SPARSE_CLASSES = {"csc_matrix", "csr_matrix", "coo_matrix"}
 
 REQUIRED_KEYS = ("v_template", "f", "weights", "kintree_table", "J_regressor", "shapedirs", "posedirs")
@@ -33,19 +27,15 @@ class _ChumpyNode:
         self.state = state
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if module.startswith("chumpy"):
-            return _ChumpyNode
-        if (module, name) in _NUMPY_GLOBALS:
-            return super().find_class(module, name)
-        if module.startswith("scipy.sparse") and name in _SPARSE_CLASSES:
-            return getattr(scipy.sparse, name)
-        if (module, name) in {("copyreg", "_reconstructor"), ("copy_reg", "_reconstructor")}:
-            return copyreg._reconstructor
-        if (module, name) in {("builtins", "object"), ("__builtin__", "object")}:
-            return object
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: not an array or sparse matrix")
+def _mano_policy(module: str, name: str):
+    if module.startswith("chumpy"):
+        return _ChumpyNode
+    if module.startswith("scipy.sparse") and name in _SPARSE_CLASSES:
+        return getattr(scipy.sparse, name)
+    return None
+
+
+_POLICY = any_policy(_mano_policy, names_policy(NUMPY_GLOBALS))
 
 
 def _plain(value, key: str, path: Path):
@@ -81,8 +71,7 @@ def read_mano_file(path: str | Path) -> dict[str, np.ndarray]:
             with np.load(path, allow_pickle=False) as data:
                 raw = {k: data[k] for k in data.files}
         else:
-            with open(path, "rb") as f:
-                raw = _RestrictedUnpickler(f, encoding="latin1").load()
+            raw = restricted_loads(path.read_bytes(), _POLICY, encoding="latin1")
     except (pickle.UnpicklingError, EOFError, ValueError, OSError, AttributeError, IndexError, TypeError) as exc:
         raise HaworInputError(f"MANO file {path}: cannot be read ({type(exc).__name__}: {exc}). The file is "
                               "truncated or not a MANO model; download it again.") from exc

@@ -7,6 +7,7 @@ containers and numpy arrays, maps config objects to plain dicts, and refuses eve
 """
 from __future__ import annotations
 
+import functools
 import pickle
 import zipfile
 from pathlib import Path
@@ -16,15 +17,13 @@ import torch
 from torch import nn
 
 from hawor.errors import HaworInputError
+from hawor.io.safe_pickle import NUMPY_GLOBALS, RefusedGlobal, any_policy, names_policy, torch_pickle_module
 
 # Config-object classes are replaced by plain stand-ins; their content survives as dicts.
 _CONFIG_MODULES = ("yacs", "omegaconf", "pytorch_lightning", "lightning", "lightning_fabric", "argparse")
-_EXTRA_GLOBALS = {
+_EXTRA_GLOBALS = NUMPY_GLOBALS | {
     "collections.defaultdict", "builtins.list", "builtins.dict", "builtins.tuple", "builtins.int",
     "builtins.float", "builtins.str", "builtins.bool", "builtins.frozenset", "builtins.slice",
-    "builtins.object", "copyreg._reconstructor", "numpy.ndarray", "numpy.dtype",
-    "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
-    "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",
 }
 
 
@@ -39,50 +38,23 @@ class _ConfigStandIn(dict):
         self.__dict__["pickled_state"] = state
 
 
-def _allowed_globals() -> dict:
-    import importlib
-
+def _checkpoint_policy():
     # torch's own weights-only allowlist (tensors, storages, dtypes, Size, OrderedDict, ...).
     from torch._weights_only_unpickler import _get_allowed_globals
 
-    allowed = dict(_get_allowed_globals())
-    for qualified in _EXTRA_GLOBALS:
-        module, _, name = qualified.rpartition(".")
-        try:
-            allowed[qualified] = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            continue
-    return allowed
+    torch_globals = dict(_get_allowed_globals())
+
+    def config_stand_in(module: str, name: str):
+        return _ConfigStandIn if module.split(".")[0] in _CONFIG_MODULES else None
+
+    return any_policy(lambda module, name: torch_globals.get(f"{module}.{name}"), names_policy(_EXTRA_GLOBALS),
+                      config_stand_in)
 
 
-class _SafeUnpickler(pickle.Unpickler):
-    _allowed: dict | None = None
-
-    def find_class(self, module: str, name: str):
-        if _SafeUnpickler._allowed is None:
-            _SafeUnpickler._allowed = _allowed_globals()
-        qualified = f"{module}.{name}"
-        if qualified in self._allowed:
-            return self._allowed[qualified]
-        if module.split(".")[0] in _CONFIG_MODULES:
-            return _ConfigStandIn
-        if module.startswith("numpy.dtypes") and name.endswith("DType"):
-            import numpy.dtypes
-
-            return getattr(numpy.dtypes, name)
-        raise pickle.UnpicklingError(f"refusing to load '{qualified}': a checkpoint may hold tensors, "
-                                     "containers and config values, not code")
-
-
-class _SafePickleModule:
-    """The ``pickle_module`` torch.load uses: the restricted unpickler above."""
-
-    __name__ = "hawor_safe_pickle"
-    Unpickler = _SafeUnpickler
-
-    @staticmethod
-    def load(file, **kwargs):
-        return _SafeUnpickler(file, **kwargs).load()
+@functools.lru_cache(maxsize=None)
+def checkpoint_pickle_module():
+    """The restricted ``pickle_module`` torch.load uses for checkpoints."""
+    return torch_pickle_module(_checkpoint_policy())
 
 
 def _to_plain(value):
@@ -133,10 +105,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     if not path.is_file():
         raise HaworInputError(f"checkpoint {path}: not found. See weights/README.md for where to put it.")
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=False, pickle_module=_SafePickleModule,
-                         mmap=mmap and zipfile.is_zipfile(path))
+        obj = torch.load(path, map_location=map_location, weights_only=False,
+                         pickle_module=checkpoint_pickle_module(), mmap=mmap and zipfile.is_zipfile(path))
     except pickle.UnpicklingError as exc:
-        if "refusing" in str(exc):
+        if isinstance(exc, RefusedGlobal):
             raise HaworInputError(f"checkpoint {path}: {exc}. Only load checkpoints from a source you trust; "
                                   "this one was not loaded.") from exc
         raise HaworInputError(f"checkpoint {path}: not a readable checkpoint ({exc}). Download it again.") from exc
