@@ -39,12 +39,21 @@ class HandOutput:
 
 
 def resolve_backend(backend: str = "auto") -> str:
-    """'mano' when both official MANO files exist (or when asked), else 'open'; said once in the log."""
+    """'mano' when both official MANO files exist (or when asked), else 'open'; said once in the log.
+
+    One MANO file without the other is an error rather than a silent switch to the open hand.
+    """
     if backend not in BACKENDS:
         raise HaworInputError(f"hand model '{backend}': unknown; choose one of {BACKENDS}.")
     if backend != "auto":
         return backend
-    chosen = "mano" if weight_path("mano_right").is_file() and weight_path("mano_left").is_file() else "open"
+    present = {side: weight_path(f"mano_{side}").is_file() for side in ("right", "left")}
+    if any(present.values()) and not all(present.values()):
+        have, lack = sorted(present, key=lambda side: not present[side])
+        raise HaworInputError(f"hand model: MANO's {have} hand is at {weight_path(f'mano_{have}')} but its {lack} "
+                              f"hand is not at {weight_path(f'mano_{lack}')}. Fix: put both MANO files there, "
+                              "or choose the open hand (--hand_model open).")
+    chosen = "mano" if all(present.values()) else "open"
     if chosen not in _announced:
         _announced.add(chosen)
         reason = "MANO files found" if chosen == "mano" else (

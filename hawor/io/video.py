@@ -26,6 +26,7 @@ class VideoInfo:
     fps: float
     num_frames: int
     size: tuple[int, int]
+    exact_count: bool = False  # num_frames is the container's own count, not an estimate
 
 
 def _open(path: Path):
@@ -50,6 +51,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or Fraction(30)
         count = stream.frames
+        exact = bool(count)
         if not count and stream.duration and stream.time_base:
             count = int(round(float(stream.duration * stream.time_base) * float(rate)))
         if not count:
@@ -57,7 +59,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         size = (stream.codec_context.width, stream.codec_context.height)
     if count <= 0 or min(size) <= 0:
         raise HaworInputError(f"video {path}: contains no frames. Pass a video with at least one frame.")
-    return VideoInfo(path, float(rate), int(count), size)
+    return VideoInfo(path, float(rate), int(count), size, exact)
 
 
 class VideoReader:
@@ -76,15 +78,34 @@ class VideoReader:
         self.size = self.info.size
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        """Decode every frame in order.
+
+        Damage is an error, never a silently shorter or garbled video (docs/outputs.md): a decoding
+        failure, a frame the decoder had to conceal errors in, or an end before the frame count the
+        container announces raise HaworInputError naming the frame. A caller that stops early (a
+        frame range) never reaches the damage past its range.
+        """
+        decoded = 0
         with _open(self.path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             try:
                 for frame in container.decode(stream):
+                    if frame.is_corrupt:
+                        raise HaworInputError(
+                            f"video {self.path}: frame {decoded} is damaged (the decoder had to conceal errors); "
+                            f"the file is corrupt. Fix: download or copy it again, or re-encode it; --end {decoded} "
+                            "uses only the frames before the damage.")
                     yield frame.to_ndarray(format="rgb24")
+                    decoded += 1
             except av.error.FFmpegError as exc:
-                raise HaworInputError(f"video {self.path}: decoding failed ({exc}); the file is corrupt "
-                                      "or truncated. Re-encode or re-download it.") from exc
+                raise HaworInputError(f"video {self.path}: decoding failed at frame {decoded} ({exc}); the file is "
+                                      f"corrupt or truncated. Fix: download or copy it again; --end {decoded} uses "
+                                      "only the frames before the damage.") from exc
+        if self.info.exact_count and decoded < self.num_frames - max(1, self.num_frames // 200):
+            raise HaworInputError(f"video {self.path}: decoding ended at frame {decoded} of the {self.num_frames} "
+                                  f"the file announces; it is truncated. Fix: download or copy it again; "
+                                  f"--end {decoded} uses only the frames that are there.")
 
     def read(self, indices: Sequence[int]) -> list[np.ndarray]:
         """Frames at the given indices (any order, repeats allowed), as RGB uint8 arrays."""

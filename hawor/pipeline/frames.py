@@ -85,7 +85,8 @@ class FrameSource:
                     break
                 yield frame
                 count += 1
-            if sel.max_frames is not None and count >= sel.max_frames:
+            # stop at the range's last frame: the decoder must not look past it (damage there is not ours)
+            if (sel.max_frames is not None and count >= sel.max_frames) or (sel.end is not None and src + 1 >= sel.end):
                 break
         if count == 0:
             raise HaworInputError(f"video {sel.path}: no frames in the selected range (start={sel.start}, "
