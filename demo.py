@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 
 import hawor  # noqa: F401  (offline defaults before any third-party import)
@@ -34,10 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     official.add_argument("--input_type", default="file", choices=("file",), help="only video files are supported")
     extra = p.add_argument_group("extras")
     extra.add_argument("--output_dir", default=None, help="parent folder of the result folder (default: beside the video)")
-    extra.add_argument("--device", default=None, help="torch device for the learned networks (default: auto)")
+    extra.add_argument("--device", default=None,
+                       help="torch device of every network: auto (a GPU when visible), cpu, cuda or cuda:N "
+                            "(asking for a missing GPU is an error)")
+    extra.add_argument("--img_center", type=float, nargs=2, default=None, metavar=("CX", "CY"),
+                       help="principal point in pixels (default: the image centre)")
     for stage, what in (("detector", "hand detection: YOLO detector.pt | embedded landmark models"),
                         ("hands", "camera-space hands: HaWoR regressor | keypoint fit"),
                         ("camera", "camera trajectory: DROID-SLAM | classical SfM"),
+                        ("scale", "metric scale: Metric3D | hand-anchored"),
                         ("infiller", "gap filling: motion infiller | interpolation")):
         extra.add_argument(f"--{stage}", default="auto", choices=CHOICES, help=f"{what} (default auto)")
     extra.add_argument("--detector_weight", default=None, help=f"YOLO hand detector (default {weight_path('detector')})")
@@ -67,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         options = RunOptions(
-            output_dir=args.output_dir, img_focal=args.img_focal, checkpoint=args.checkpoint,
+            output_dir=args.output_dir, img_focal=args.img_focal, img_center=args.img_center,
+            checkpoint=args.checkpoint, scale=args.scale,
             infiller_weight=args.infiller_weight, detector_weight=args.detector_weight, device=args.device,
             detector=args.detector, hands=args.hands, camera=args.camera, infiller=args.infiller,
             hand_model=args.hand_model, start=args.start, end=args.end, max_frames=args.max_frames, fps=args.fps,
@@ -78,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     except HaworInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished stages are cached; rerun the same command to resume.", file=sys.stderr)
+        return 130
+    except Exception:  # a bug, not bad input: keep the traceback so it can be reported
+        traceback.print_exc()
+        print("internal error: the traceback above is a bug in hawor, not a problem with your input; please "
+              "report it with the command you ran.", file=sys.stderr)
+        return 1
     _report(result)
     return 0
 
@@ -105,7 +120,12 @@ def _report(result) -> None:
                       f"PA-MPJPE {row['pa_mpjpe_mm']:.1f} mm, observed {100 * row['observed_fraction']:.0f} % "
                       f"of visible frames")
         if "camera_ate_m" in evaluation:
-            print(f"  camera ATE {100 * evaluation['camera_ate_m']:.1f} cm (after similarity alignment)")
+            print(f"  camera ATE {100 * evaluation['camera_ate_m']:.1f} cm after Sim3 alignment (scale "
+                  f"{evaluation['sim3_scale']:.2f}), {100 * evaluation['camera_ate_se3_m']:.1f} cm after SE3 "
+                  f"alignment (metric); camera path {evaluation['path_length_ratio']:.2f}x its true length")
+        if "handedness_swaps" in evaluation:
+            swaps = evaluation["handedness_swaps"]
+            print(f"  handedness swaps: left {swaps['left']}, right {swaps['right']} frames")
         if "skipped" in evaluation:
             print(f"  skipped: {evaluation['skipped']}")
     for stage, info in s["stages"].items():

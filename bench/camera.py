@@ -64,7 +64,7 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         start, cpu_start = time.perf_counter(), time.process_time()
         # with hands: masks rasterised from them and the hand-anchored scale, as in the pipeline
-        traj = estimate_camera(video, K, hands=hands, backend="classical", scale="auto" if hands else 1.0)
+        traj = estimate_camera(video, K, hands=hands, backend="classical", scale="hand_anchored" if hands else 1.0)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         n = len(traj)
         report = {

@@ -26,6 +26,7 @@ import ultralytics
 from hawor.detection.landmarks import LandmarkHandDetector, track_hands_landmarks
 from hawor.detection.tracks import HandTrack
 from hawor.estimation.keypoint_fit import fit_track
+from hawor.geometry import Intrinsics
 from hawor.hands import HandModel
 
 
@@ -67,9 +68,9 @@ def synthetic_track(model: HandModel, num_frames: int, seed: int = 0) -> tuple[H
 def bench_fit(num_frames: int) -> dict:
     model = HandModel("right")
     track, _ = synthetic_track(model, num_frames)
-    fit_track(synthetic_track(model, 8, seed=1)[0], 600.0, (640, 480), model)  # warm-up
+    fit_track(synthetic_track(model, 8, seed=1)[0], Intrinsics.default((640, 480), 600.0), model)  # warm-up
     start = time.perf_counter()
-    _, residual = fit_track(track, 600.0, (640, 480), model)
+    _, residual = fit_track(track, Intrinsics.default((640, 480), 600.0), model)
     elapsed = time.perf_counter() - start
     return {"frames": num_frames, "seconds": round(elapsed, 3), "fps": round(num_frames / elapsed, 1),
             "mean_residual_px": round(float(residual.mean()), 2), "hand_model": model.backend}

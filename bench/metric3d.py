@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from hawor.depth.metric3d import Metric3D
+from hawor.models.metric3d import Metric3D
 from hawor.depth.preprocess import postprocess_depth, preprocess_image
 
 

@@ -1,17 +1,19 @@
-"""``python -m hawor doctor``: every component, where it is expected, whether it loads, and what ``auto`` picks.
+"""``python -m hawor doctor``: every component, where it is expected, whether it loads, and the
+backend plan of a default run (what ``auto`` picks per stage, and why).
 
-Learned weights are checked by reading them (memory-mapped, so multi-GB files cost little) and
-looking for the keys their network needs; the networks themselves are built only when a stage runs.
+The weight files are checked by :mod:`hawor.pipeline.checks` (loaded as the run loads them, shapes
+included, networks on the meta device) and the picks come from :func:`hawor.pipeline.plan.plan_backends`,
+the function every run calls, so the prediction is the run's plan.
 """
 from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from hawor.errors import HaworInputError
-from hawor.weights import OFFICIAL_PATHS, weight_path
+from hawor.pipeline import checks
+from hawor.pipeline.plan import BackendPlan, PlanRequest, check_files, plan_backends
+from hawor.weights import project_root, weight_path
 
 
 @dataclass
@@ -23,105 +25,17 @@ class Component:
     detail: str
 
 
-def _checkpoint_component(name: str, label: str, wanted_prefix: str, key: str | None = None,
-                          path: Path | None = None) -> Component:
-    from hawor.models.checkpoint import extract_state_dict, load_checkpoint, strip_prefixes
-
-    path = path or weight_path(name)
-    if not path.is_file():
-        return Component(label, OFFICIAL_PATHS[name], False, False, "not present")
+def _location(path: Path | None) -> str:
+    if path is None:
+        return ""
     try:
-        tensors = strip_prefixes(extract_state_dict(load_checkpoint(path, mmap=True), key, source=str(path)))
-    except HaworInputError as exc:
-        return Component(label, OFFICIAL_PATHS[name], True, False, str(exc))
-    count = sum(k.startswith(wanted_prefix) for k in tensors)
-    ok = count > 0
-    detail = f"{len(tensors)} tensors" if ok else f"no '{wanted_prefix}*' keys: not this network's weights"
-    return Component(label, OFFICIAL_PATHS[name], True, ok, detail)
+        return str(Path(path).relative_to(project_root()))
+    except ValueError:
+        return str(path)
 
 
-def _check_metric3d() -> Component:
-    from hawor.depth.weights import find_metric3d_weights
-
-    return _checkpoint_component("metric3d", "Metric3D v2 ViT-L", "depth_model.", "model_state_dict",
-                                 path=find_metric3d_weights())
-
-
-def _check_detector() -> Component:
-    path = weight_path("detector")
-    if not path.is_file():
-        return Component("detector (YOLO)", OFFICIAL_PATHS["detector"], False, False, "not present")
-    try:
-        from ultralytics import YOLO
-
-        names = YOLO(str(path)).names
-    except Exception as exc:  # ultralytics raises many types for a bad file
-        return Component("detector (YOLO)", OFFICIAL_PATHS["detector"], True, False, f"{type(exc).__name__}: {exc}")
-    return Component("detector (YOLO)", OFFICIAL_PATHS["detector"], True, True, f"classes {dict(names)}")
-
-
-def _check_regressor_config() -> Component:
-    from hawor.configs import load_model_config
-
-    path = weight_path("regressor_config")
-    if not path.is_file():
-        return Component("regressor config", OFFICIAL_PATHS["regressor_config"], False, False, "not present")
-    try:
-        cfg = load_model_config(path)
-    except HaworInputError as exc:
-        return Component("regressor config", OFFICIAL_PATHS["regressor_config"], True, False, str(exc))
-    return Component("regressor config", OFFICIAL_PATHS["regressor_config"], True, True,
-                     f"ST {cfg.get_path('MODEL.ST_HDIM')}/{cfg.get_path('MODEL.ST_NLAYER')}, "
-                     f"motion {cfg.get_path('MODEL.MOTION_HDIM')}/{cfg.get_path('MODEL.MOTION_NLAYER')}")
-
-
-def _check_mano(side: str) -> Component:
-    from hawor.hands.mano_io import read_mano_file
-
-    name = f"mano_{side}"
-    path = weight_path(name)
-    if not path.is_file():
-        return Component(f"MANO {side}", OFFICIAL_PATHS[name], False, False, "not present (licensed; optional)")
-    try:
-        data = read_mano_file(path)
-    except HaworInputError as exc:
-        return Component(f"MANO {side}", OFFICIAL_PATHS[name], True, False, str(exc))
-    return Component(f"MANO {side}", OFFICIAL_PATHS[name], True, True, f"{len(data['v_template'])} vertices")
-
-
-def _check_open_hand() -> Component:
-    from hawor.hands.mano_io import read_mano_file
-
-    paths = [weight_path("open_hand_right"), weight_path("open_hand_left")]
-    location = str(Path(OFFICIAL_PATHS["open_hand_right"]).parent)
-    if not all(p.is_file() for p in paths):
-        return Component("open hand (embedded)", location, False, False,
-                         "not generated yet: run `python -m hawor.assets` (done by scripts/setup.sh)")
-    try:
-        for path in paths:
-            read_mano_file(path)
-    except HaworInputError as exc:
-        return Component("open hand (embedded)", location, True, False, str(exc))
-    return Component("open hand (embedded)", location, True, True, "MANO-format, generated by this project")
-
-
-def _check_landmarks() -> Component:
-    from hawor.detection.landmark_assets import check_landmark_models, find_landmark_models
-
-    status = check_landmark_models()
-    present = all(s != "missing" for s in status.values())
-    ok = all(s == "ok" for s in status.values())
-    detail = "4 .tflite files, sha256 verified" if ok else ", ".join(f"{k} {v}" for k, v in status.items() if v != "ok")
-    if not ok:
-        detail += " (fix: `python -m hawor.assets`)"
-    else:
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-
-            Interpreter(model_path=str(find_landmark_models()["palm_full"])).allocate_tensors()
-        except Exception as exc:  # the interpreter raises plain RuntimeError/ValueError on bad files
-            ok, detail = False, f"ai-edge-litert cannot run them: {type(exc).__name__}: {exc}"
-    return Component("landmark models (embedded)", OFFICIAL_PATHS["landmarks"], present, ok, detail)
+def _component(check: checks.FileCheck) -> Component:
+    return Component(check.label, _location(check.path), check.present, check.loadable, check.detail)
 
 
 def _check_renderer() -> Component:
@@ -147,53 +61,43 @@ def _check_codec() -> Component:
                      f"ffmpeg binary {'on PATH' if shutil.which('ffmpeg') else 'not needed'}")
 
 
-CHECKS: dict[str, Callable[[], Component]] = {
-    "detector": _check_detector,
-    "regressor": lambda: _checkpoint_component("regressor", "regressor (HaWoR)", "backbone."),
-    "regressor_config": _check_regressor_config,
-    "infiller": lambda: _checkpoint_component("infiller", "infiller", "att_layers.", "transformer_encoder_state_dict"),
-    "droid": lambda: _checkpoint_component("droid", "DROID-SLAM", "fnet."),
-    "metric3d": _check_metric3d,
-    "mano_right": lambda: _check_mano("right"),
-    "mano_left": lambda: _check_mano("left"),
-    "open_hand": _check_open_hand,
-    "landmarks": _check_landmarks,
-    "renderer": _check_renderer,
-    "codec": _check_codec,
-}
+STAGE_LABELS = {"hand_model": "hand model", "detection": "detection", "hands": "camera-space hands",
+                "camera": "camera trajectory", "scale": "metric scale", "infilling": "infilling"}
 
 
-def auto_choices(c: dict[str, Component]) -> dict[str, str]:
-    """Which backend each stage's ``auto`` picks given the components' state (None = cannot run)."""
-    def pick(learned: bool, learned_name: str, embedded: bool, embedded_name: str) -> str | None:
-        return learned_name if learned else (embedded_name if embedded else None)
-
-    return {
-        "hand model": pick(c["mano_right"].loadable and c["mano_left"].loadable, "MANO", c["open_hand"].loadable, "open hand"),
-        "detection": pick(c["detector"].loadable, "YOLO detector.pt", c["landmarks"].loadable, "landmark models"),
-        "camera-space hands": pick(c["regressor"].loadable and c["regressor_config"].loadable, "HaWoR regressor",
-                                   c["landmarks"].loadable, "keypoint fit"),
-        "camera trajectory": pick(c["droid"].loadable, "masked DROID-SLAM", True, "classical SfM"),
-        "metric scale": pick(c["metric3d"].loadable, "Metric3D", True, "hand-anchored"),
-        "infilling": pick(c["infiller"].loadable, "infiller.pt", True, "interpolation"),
-        "rendering": pick(c["renderer"].loadable, "pyrender EGL", True, "numpy rasteriser"),
-        "video output": pick(c["codec"].loadable, "H.264 (PyAV)", False, ""),
-    }
+def predict(request: PlanRequest | None = None) -> tuple[dict[str, checks.FileCheck], BackendPlan]:
+    """The files and the backend plan of a run with ``request`` (default: every stage auto)."""
+    request = request or PlanRequest()
+    files = check_files(request)
+    return files, plan_backends(request, files)
 
 
-def run_doctor() -> tuple[list[Component], dict[str, str]]:
-    components = {name: check() for name, check in CHECKS.items()}
-    return list(components.values()), auto_choices(components)
+def run_doctor(request: PlanRequest | None = None) -> tuple[list[Component], dict[str, str | None]]:
+    """(components, picks): per stage of a default run its backend and why ("NOTHING CAN RUN" = None),
+    plus the device, the renderer and the video encoder."""
+    files, plan = predict(request)
+    components = [_component(files[name]) for name in ("detector", "regressor", "infiller", "droid", "metric3d",
+                                                       "mano_right", "mano_left")]
+    open_hand = checks.check_open_hand([weight_path("open_hand_right"), weight_path("open_hand_left")])
+    renderer, codec = _check_renderer(), _check_codec()
+    components += [_component(open_hand), _component(files["landmarks"]), renderer, codec]
+    picks = {STAGE_LABELS[name]: None if stage.backend is None else f"{stage.backend}  ({stage.reason})"
+             for name, stage in plan.stages.items()}
+    picks["device"] = plan.device
+    picks["rendering"] = "pyrender EGL" if renderer.loadable else "numpy rasteriser"
+    picks["video output"] = "H.264 (PyAV)" if codec.loadable else None
+    picks.update({f"cannot run ({STAGE_LABELS[name]})": stage.reason for name, stage in plan.stages.items()
+                  if stage.backend is None})
+    return components, picks
 
 
-def format_report(components: list[Component], choices: dict[str, str]) -> str:
+def format_report(components: list[Component], picks: dict[str, str | None]) -> str:
     rows = [("component", "expected at", "present", "loadable", "detail")]
     rows += [(c.name, c.location, "yes" if c.present else "no", "yes" if c.loadable else "no", c.detail)
              for c in components]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
     lines.insert(1, "-" * (sum(widths) + 8 + 6))
-    lines.append("")
-    lines.append("auto picks:")
-    lines += [f"  {stage:20s} {choice or 'NOTHING CAN RUN'}" for stage, choice in choices.items()]
+    lines += ["", "auto picks (a default run):"]
+    lines += [f"  {stage:20s} {pick or 'NOTHING CAN RUN'}" for stage, pick in picks.items()]
     return "\n".join(lines)

@@ -6,8 +6,10 @@ exact ground truth in the result schema.
     python scripts/make_synthetic.py --example        # rewrites example/video_0.mp4 + example/video_0_gt/
     python scripts/make_synthetic.py --figure docs/images/synthetic_frames.png   # one frame of seeds 0-5
 
-Sequence k uses seed (--seed + k). With "manifest" a combined manifest.json / manifest.npz over all
-sequences is written to --out (img_path relative to --out). Formats: hawor/data/synthetic/generate.py.
+Sequence k uses seed (--seed + k). With "manifest" every frame is written as seq_NNNN/frames/NNNNNN.jpg and a
+combined manifest.json / manifest.npz over all sequences to --out (img_path relative to --out): everything
+scripts/train_hawor.py reads (--image-root D --train-annotations D/manifest.npz). Formats:
+hawor/data/synthetic/generate.py; training: docs/training.md.
 """
 from __future__ import annotations
 

@@ -3,18 +3,16 @@ import os
 import pickle
 import sys
 import types
-from pathlib import Path
 
 import hawor  # noqa: F401  (sets YOLO_OFFLINE, HF_HUB_OFFLINE, PYOPENGL_PLATFORM, ...)
 import numpy as np
 import pytest
 import torch
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+from hawor.compat.verify import COMPAT_DATA_DIR as COMPAT_DIR  # noqa: F401  (shipped: tests/data/compat)
+from hawor.compat.verify import DEFAULT_FIXTURE_DIR as FIXTURES_DIR  # noqa: F401
 
-# The numeric compat fixtures and manifests live beside the checkout (../shared/compat), as in CI.
-COMPAT_DIR = Path(os.environ.get("HAWOR_COMPAT_DIR", Path(__file__).resolve().parents[2] / "shared" / "compat"))
-FIXTURES_DIR = COMPAT_DIR / "fixtures"
+torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 def make_mano_layout(num_verts: int = 778, seed: int = 0) -> dict:

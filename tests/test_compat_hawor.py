@@ -13,8 +13,6 @@ from hawor.models.checkpoint import CheckpointMismatchError
 
 from conftest import FIXTURES_DIR as FIXTURES
 
-pytestmark = pytest.mark.skipif(not hawor_fixture.present(FIXTURES), reason="shared hawor fixture not present")
-
 EXPECTED_OUTPUTS = {"bbox_info", "backbone_feat_frames", "st_feat_frames", "head_pose6d", "pred_shape", "pred_cam",
                     "pred_rotmat_0", "pred_pose", "pred_rotmat", "trans_full", "global_orient", "hand_pose", "betas"}
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from hawor.depth.metric3d import Metric3D, Metric3DConfig
+from hawor.models.metric3d import Metric3D, Metric3DConfig
 from hawor.depth.predictor import Metric3DPredictor
 from hawor.depth.scale import (estimate_scale_metric3d, keyframe_scale, non_hand_mask, robust_metric_scale,
                                select_scale_keyframes)

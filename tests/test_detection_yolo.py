@@ -7,14 +7,13 @@ import torch
 import ultralytics
 import yaml
 
-from hawor.detection import choose_backend, detect_hands
-from hawor.detection.landmark_assets import find_landmark_models
+from hawor.detection import detect_hands
 from hawor.detection.tracks import Detection, merge_tracks
 from hawor.detection.yolo import load_yolo, track_hands_yolo
 from hawor.errors import HaworInputError
 
 
-def _tiny_detector(path: Path, class_logits_per_level) -> Path:
+def tiny_detector(path: Path, class_logits_per_level) -> Path:
     """A 0.35 M-parameter YOLOv8 with classes {0: left, 1: right}, saved as ultralytics saves one.
 
     Untrained, so its class scores are set through the head's class biases: one (left, right)
@@ -43,7 +42,7 @@ def frames():
 
 
 def test_right_only_detector(tmp_path, frames):
-    weights = _tiny_detector(tmp_path / "det.pt", [(-9.0, 9.0)] * 3)
+    weights = tiny_detector(tmp_path / "det.pt", [(-9.0, 9.0)] * 3)
     model = load_yolo(weights)
     assert model.names == {0: "left", 1: "right"}
     tracks, notes = track_hands_yolo(frames, model=model)
@@ -56,16 +55,14 @@ def test_right_only_detector(tmp_path, frames):
 
 def test_class_mapping_both_sides(tmp_path, frames):
     # the coarsest level says right (surest), the finer ones left: both classes get boxes
-    weights = _tiny_detector(tmp_path / "det.pt", [(4.0, -9.0), (4.0, -9.0), (-9.0, 9.0)])
-    result = detect_hands(frames, backend="auto", weights=weights)
-    assert result.backend == "yolo" and "present" in result.reason
+    weights = tiny_detector(tmp_path / "det.pt", [(4.0, -9.0), (4.0, -9.0), (-9.0, 9.0)])
+    result = detect_hands(frames, backend="yolo", weights=weights)
+    assert result.backend == "yolo"
     assert len(result["left"]) == 4 and len(result["right"]) == 4
-    if find_landmark_models() is not None:  # the keypoint fit needs keypoints: only landmarks give them
-        assert choose_backend("auto", weights, need_keypoints=True)[0] == "landmarks"
 
 
 def test_confidence_threshold(tmp_path, frames):
-    weights = _tiny_detector(tmp_path / "det.pt", [(-9.0, -1.8)] * 3)  # scores ~0.14 < 0.2
+    weights = tiny_detector(tmp_path / "det.pt", [(-9.0, -1.8)] * 3)  # scores ~0.14 < 0.2
     with pytest.warns(UserWarning, match="no hands"):
         result = detect_hands(frames[:2], backend="yolo", weights=weights)
     assert len(result["left"]) == len(result["right"]) == 0
@@ -77,7 +74,7 @@ def test_missing_weights_and_unknown_backend(tmp_path):
     with pytest.raises(HaworInputError, match="not found"):
         load_yolo(tmp_path / "nope.pt")
     with pytest.raises(HaworInputError, match="backend"):
-        choose_backend("mediapipe")
+        detect_hands([], backend="mediapipe")
 
 
 def _det(tid, frame, x, right, score=0.9):

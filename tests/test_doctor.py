@@ -1,11 +1,10 @@
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import hawor
-from hawor.doctor import auto_choices, run_doctor
+import plan_weights as pw
+from hawor.doctor import format_report, run_doctor
 from hawor.weights import weight_path
 
 ROOT = Path(hawor.__file__).parent.parent
@@ -20,32 +19,27 @@ def test_doctor_on_the_set_up_tree_lists_embedded_backends():
         line = next(l for l in out.splitlines() if l.startswith(line_start))
         assert " yes " in line and " no " not in line, line
     assert "weights/hawor/checkpoints/hawor.ckpt" in out and "thirdparty/Metric3D/weights" in out
-    assert "NOTHING CAN RUN" not in out
+    assert "NOTHING CAN RUN" not in out and "device" in out
 
 
 def test_doctor_reports_a_broken_checkpoint(tmp_path, monkeypatch):
-    for name in ("open_hand_right", "landmarks"):
-        src = weight_path(name) if name == "landmarks" else weight_path(name).parent
-        dst = tmp_path / src.relative_to(ROOT)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(src, dst)
     monkeypatch.setenv("HAWOR_ROOT", str(tmp_path))
+    pw.embedded_root(tmp_path)
     ckpt = weight_path("regressor")
     ckpt.parent.mkdir(parents=True)
     ckpt.write_bytes(b"PK\x03\x04 truncated")
-    components, choices = run_doctor()
+    weight_path("regressor_config").write_text("MODEL:\n  IMAGE_SIZE: 256\n")
+    components, picks = run_doctor()
     regressor = next(c for c in components if c.name.startswith("regressor (HaWoR)"))
     assert regressor.present and not regressor.loadable and "hawor.ckpt" in regressor.detail
-    assert choices["camera-space hands"] == "keypoint fit"
-    assert choices["hand model"] == "open hand"
+    assert picks["camera-space hands"] is None  # the run refuses it too: an error, not a silent switch
+    assert "hawor.ckpt" in picks["cannot run (camera-space hands)"]
+    assert picks["hand model"].startswith("open")
 
 
-def test_nothing_can_run_without_embedded_assets():
-    from hawor.doctor import Component
-
-    missing = {name: Component(name, "", False, False, "") for name in
-               ("mano_right", "mano_left", "open_hand", "detector", "landmarks", "regressor", "regressor_config",
-                "droid", "metric3d", "infiller", "renderer", "codec")}
-    choices = auto_choices(missing)
-    assert choices["detection"] is None and choices["hand model"] is None
-    assert choices["camera trajectory"] == "classical SfM"
+def test_nothing_can_run_without_embedded_assets(tmp_path, monkeypatch):
+    monkeypatch.setenv("HAWOR_ROOT", str(tmp_path))  # an empty tree: no landmark models, no detector
+    _, picks = run_doctor()
+    assert picks["detection"] is None
+    assert picks["camera trajectory"].startswith("classical")
+    assert "NOTHING CAN RUN" in format_report(*run_doctor())

@@ -12,13 +12,12 @@ from hawor.errors import HaworInputError
 from hawor.models.checkpoint import CheckpointMismatchError
 from hawor.slam.droid import DroidNet, DroidNetConfig, load_droid_net
 from hawor.slam.droid.corr import CorrBlock, correlation_pyramid
-from hawor.slam.droid.net import upsample_disp
+from hawor.models.droid import upsample_disp
 
 from conftest import FIXTURES_DIR as FIXTURES
 TINY = DroidNetConfig(encoder_width=8, fnet_dim=16, cnet_dim=32, hidden_dim=16)
 
 
-@pytest.mark.skipif(not droid_fixture.present(FIXTURES), reason="shared compat fixtures not on this machine")
 def test_droid_fixture_float64():
     results = droid_fixture.run(FIXTURES)
     expected = {"fmaps", "net", "inp", "upd_net", "upd_delta", "upd_weight", "upd_eta", "upd_upmask", "disp_up",
@@ -55,6 +54,19 @@ def test_load_droid_pth_strips_prefix_and_slices_heads(tmp_path):
     net = load_droid_net(tmp_path / "droid.pth", cfg=TINY)
     for k, v in src.state_dict().items():
         assert torch.equal(net.state_dict()[k], v), k
+
+
+def test_sizes_are_read_from_the_file(tmp_path):
+    assert DroidNetConfig.from_state_dict(DroidNet().state_dict()) == DroidNetConfig()
+    src = DroidNet(TINY)
+    _official_file(src, tmp_path / "droid.pth")
+    net = load_droid_net(tmp_path / "droid.pth")  # no cfg: widths from the tensors
+    assert net.cfg == TINY
+    sd = _official_file(DroidNet(DroidNetConfig(hidden_dim=16, cnet_dim=32)), tmp_path / "odd.pth")
+    sd["module.update.corr_encoder.0.weight"] = sd["module.update.corr_encoder.0.weight"][:, :50]
+    torch.save(sd, tmp_path / "odd.pth")
+    with pytest.raises(CheckpointMismatchError, match="correlation planes"):
+        load_droid_net(tmp_path / "odd.pth")
 
 
 def test_wrong_or_missing_droid_file_gives_clear_errors(tmp_path):

@@ -132,3 +132,29 @@ def test_default_intrinsics_centre_and_focal():
     K = g.default_intrinsics((640, 480))
     assert K.tolist() == [[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]]
     assert g.default_intrinsics((1080, 1920), focal=1000.0)[:2, 2].tolist() == [540.0, 960.0]
+
+
+def test_intrinsics_default_given_centre_and_bad_values():
+    cam = g.Intrinsics.default((640, 480))
+    assert cam.K().tolist() == g.default_intrinsics((640, 480)).tolist()
+    off = g.Intrinsics.default((640, 480), 500.0, (300.0, 250.0))
+    assert (off.fx, off.fy, off.center) == (500.0, 500.0, (300.0, 250.0))
+    assert g.Intrinsics.from_K(off.K(), (640, 480)) == off
+    for focal in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="img_focal"):
+            g.Intrinsics.default((640, 480), focal)
+    with pytest.raises(ValueError, match="img_center"):
+        g.Intrinsics.default((640, 480), 500.0, (math.nan, 1.0))
+
+
+def test_intrinsics_project_numpy_and_torch_and_rescale():
+    cam = g.Intrinsics.default((640, 480), 500.0, (300.0, 250.0))
+    pts = np.array([[0.0, 0.0, 2.0], [0.2, -0.1, 1.0], [0.1, 0.1, -1.0]])
+    uv = cam.project(pts)
+    assert isinstance(uv, np.ndarray) and np.allclose(uv[:2], [[300, 250], [400, 200]])
+    uv_t = cam.project(torch.as_tensor(pts), min_depth=0.5)
+    assert isinstance(uv_t, torch.Tensor) and np.allclose(uv_t[:2].numpy(), uv[:2])
+    assert np.allclose(uv_t[2].numpy(), [300 + 500 * 0.1 / 0.5, 250 + 500 * 0.1 / 0.5])  # clamped depth
+    assert np.allclose(g.project_points(torch.as_tensor(pts[:2]), cam.K_torch()).numpy(), uv[:2])
+    half = cam.scaled((320, 240))
+    assert half.size == (320, 240) and np.allclose(half.project(pts[:2]), uv[:2] / 2)

@@ -11,10 +11,11 @@ from hawor.detection.tracks import HandTrack
 from hawor.errors import HaworInputError
 from hawor.estimation.keypoint_fit import (JointSkinner, finger_axes, fit_track, joint_limit_penalty,
                                            solve_translation)
-from hawor.geometry import axis_angle_to_matrix, procrustes_align
+from hawor.geometry import Intrinsics, axis_angle_to_matrix, procrustes_align
 from hawor.hands import HandModel
 
 FOCAL, SIZE = 600.0, (640, 480)
+CAMERA = Intrinsics.default(SIZE, FOCAL)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +109,7 @@ def test_solve_translation_exact():
 def test_fit_recovers_posed_hand(models, side):
     model = models[side]
     track, joints, true_pose = _posed_track(model, seed=1 if side == "left" else 2)
-    hand, residual = fit_track(track, FOCAL, SIZE, model)
+    hand, residual = fit_track(track, CAMERA, model)
     pred = _joints(model, hand)
     mpjpe, pa = _errors_mm(pred, joints)
     print(f"{side}: MPJPE {mpjpe:.1f} mm, PA-MPJPE {pa:.1f} mm, residual {residual.mean():.2f} px")
@@ -125,17 +126,17 @@ def test_fit_without_3d_keypoints(models):
     model = models["right"]
     track, joints, _ = _posed_track(model, seed=3, mm_noise=0.0)
     track.keypoints_3d = None
-    hand, residual = fit_track(track, FOCAL, SIZE, model)
+    hand, residual = fit_track(track, CAMERA, model)
     _, pa = _errors_mm(_joints(model, hand), joints)
     assert residual.mean() < 6.0 and pa < 15.0  # 2D only: scale is the mean hand's
 
 
 def test_fit_input_checks(models):
-    empty, residual = fit_track(HandTrack(side="left"), FOCAL, SIZE, models["left"])
+    empty, residual = fit_track(HandTrack(side="left"), CAMERA, models["left"])
     assert len(empty) == 0 and residual.shape == (0,)
     with pytest.raises(HaworInputError, match="no 2D keypoints"):
         fit_track(HandTrack(side="right", frame_indices=np.arange(2), boxes=np.zeros((2, 4)), scores=np.ones(2)),
-                  FOCAL, SIZE, models["right"])
+                  CAMERA, models["right"])
 
 
 @pytest.mark.skipif(find_landmark_models() is None, reason="embedded hand models missing: run `python -m hawor.assets`")
@@ -159,7 +160,7 @@ def test_rendered_clip_detection_and_fit(models):
         uv = project(truth.joints_cam[frames_ok], sim.K)
         size = np.linalg.norm(uv.max(1) - uv.min(1), axis=-1)
         err_2d = np.linalg.norm(track.keypoints_2d[seen] - uv, axis=-1).mean(1) / size
-        hand, _ = fit_track(track, sim.K[0, 0], (640, 480), models[side])
+        hand, _ = fit_track(track, Intrinsics.from_K(sim.K, (640, 480)), models[side])
         mpjpe, pa = _errors_mm(_joints(models[side], hand)[seen], truth.joints_cam[frames_ok])
         print(f"{side}: found {seen.sum()}/{truth.observed.sum()} observed frames, 2D error "
               f"{100 * err_2d.mean():.1f}% of hand size, fit MPJPE {mpjpe:.0f} mm, PA-MPJPE {pa:.0f} mm")

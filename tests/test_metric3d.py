@@ -7,7 +7,8 @@ import torch
 
 from hawor.compat import metric3d_fixture
 from hawor.compat.verify import compare
-from hawor.depth.metric3d import Metric3D, Metric3DConfig, convex_upsample
+from hawor.models.metric3d import Metric3D, Metric3DConfig
+from hawor.models.upsampling import convex_upsample
 from hawor.depth.predictor import Metric3DPredictor
 from hawor.depth.weights import load_metric3d
 from hawor.errors import HaworInputError
@@ -15,7 +16,6 @@ from hawor.models.checkpoint import CheckpointMismatchError
 
 from conftest import COMPAT_DIR as COMPAT
 FIXTURE = COMPAT / "fixtures" / "metric3d"
-needs_fixture = pytest.mark.skipif(not metric3d_fixture.present(FIXTURE), reason=f"no Metric3D fixture at {FIXTURE}")
 
 
 def tiny_config(**overrides) -> Metric3DConfig:
@@ -27,7 +27,6 @@ def tiny_config(**overrides) -> Metric3DConfig:
     return Metric3DConfig(**sizes)
 
 
-@needs_fixture
 def test_fixture_float64_matches_every_output_intermediate_and_pipeline_step():
     results = metric3d_fixture.run(FIXTURE.parent)
     assert {"prediction", "intermediates/gru_h_1_4_per_iter", "pipeline/metric_depth"} <= set(results)
@@ -35,7 +34,6 @@ def test_fixture_float64_matches_every_output_intermediate_and_pipeline_step():
     assert not failed, failed
 
 
-@needs_fixture
 def test_fixture_float32_run_is_within_the_observed_float32_noise():
     config = json.loads((FIXTURE / "config.json").read_text())
     model = Metric3D(Metric3DConfig.from_dict(config)).eval()
@@ -50,9 +48,7 @@ def test_fixture_float32_run_is_within_the_observed_float32_noise():
 
 
 def test_full_size_model_matches_the_official_manifest_key_for_key():
-    manifest = json.loads((COMPAT / "metric3d_state_dict.json").read_text()) if COMPAT.is_dir() else None
-    if manifest is None:
-        pytest.skip(f"no manifest at {COMPAT}")
+    manifest = json.loads((COMPAT / "metric3d_state_dict.json").read_text())
     with torch.device("meta"):
         model = Metric3D()
     ours = {k: list(v.shape) for k, v in model.state_dict().items()}
@@ -91,6 +87,35 @@ def test_loads_the_official_container_and_ignores_mask_token(tmp_path):
     image = torch.randn(1, 3, 56, 84)
     with torch.no_grad():
         assert torch.equal(loaded(image).prediction, source(image).prediction)
+
+
+def test_sizes_are_read_from_the_checkpoint(tmp_path):
+    with torch.device("meta"):
+        full = Metric3D().state_dict()
+    assert Metric3DConfig.from_state_dict(full) == Metric3DConfig()  # the released file: ViT-Large
+    # Shapes fix every size; the refinement count and input size are not stored, so they stay ViT-L's.
+    cfg = tiny_config(embed_dim=64, num_heads=1, feature_channels=(8, 16, 64, 64),
+                      decoder_channels=(4, 8, 16, 64, 64), depth=2, iters=8, input_size=(616, 1064))
+    torch.manual_seed(2)
+    source = Metric3D(cfg).eval()
+    loaded = load_metric3d(_checkpoint(tmp_path, source))  # no cfg: every size from the tensors
+    assert loaded.cfg == cfg
+    image = torch.randn(1, 3, 56, 84)
+    with torch.no_grad():
+        assert torch.equal(loaded(image).prediction, source(image).prediction)
+    with pytest.raises(HaworInputError, match="cls_token"):
+        Metric3DConfig.from_state_dict({"depth_model.encoder.norm.weight": torch.zeros(3)})
+
+
+def test_settings_no_tensor_shows_come_from_the_config_entry(tmp_path):
+    cfg = tiny_config(embed_dim=64, num_heads=1, feature_channels=(8, 16, 64, 64), decoder_channels=(4, 8, 16, 64, 64))
+    path = tmp_path / "m.pth"
+    model = Metric3D(cfg)
+    torch.save({"model_state_dict": model.state_dict(), "config": {"iters": 2, "input_size": [56, 84]}}, path)
+    assert load_metric3d(path).cfg == cfg
+    torch.save({"model_state_dict": model.state_dict(), "config": {"layers": 3}}, path)
+    with pytest.raises(HaworInputError, match="'config' entry must map Metric3DConfig fields"):
+        load_metric3d(path)
 
 
 def test_wrong_or_missing_weights_give_clear_errors(tmp_path, monkeypatch):

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from hawor.eval.metrics import camera_ate, mpjpe, pa_mpjpe, w_mpjpe, wa_mpjpe
+from hawor.eval.metrics import (accel_error, auc, camera_alignment, camera_ate, camera_rpe, detection_rates,
+                               evaluate_world, handedness_swaps, jitter, mpjpe, pa_mpjpe, path_length_ratio, pck, rte,
+                               w_mpjpe, wa_mpjpe)
 
 SQUARE = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]])
 
@@ -70,3 +72,105 @@ def test_camera_ate():
     assert camera_ate(scaled, T_gt, with_scale=False) > 0.5
     static = np.tile(np.eye(4), (4, 1, 1))  # no motion estimated: the error is the spread of the truth
     assert camera_ate(static, T_gt) == pytest.approx(np.sqrt((1.5**2 + 0.5**2 + 0.5**2 + 1.5**2) / 4), abs=1e-12)
+
+
+def test_accel_error_and_jitter_hand_computed():
+    fps = 30.0
+    gt = np.zeros((5, 1, 3))
+    pred = gt.copy()
+    pred[2, 0, 0] = 0.001  # a 1 mm spike at frame 2: second differences 1, -2, 1 mm
+    assert accel_error(pred, gt, fps) == pytest.approx(np.array([1, 2, 1]) * 1e-3 * 900)
+    # constant acceleration has zero jitter; a cubic x = t^3 has third difference 6 (frames^3)
+    t = np.arange(6.0)
+    assert jitter(np.stack([t ** 2, 0 * t, 0 * t], -1)[:, None], fps) == pytest.approx(np.zeros(3))
+    assert jitter(np.stack([t ** 3, 0 * t, 0 * t], -1)[:, None], fps) == pytest.approx(np.full(3, 6 * fps ** 3))
+
+
+def test_rte_removes_rigid_motion_and_normalises_by_path_length():
+    gt = np.stack([np.arange(5.0), np.zeros(5), np.zeros(5)], -1)  # path length 4 m
+    moved = gt @ _rotation_z(0.4).T + [3, 2, 1]
+    assert rte(moved, gt) == pytest.approx(np.zeros(5), abs=1e-9)
+    bumped = gt.copy()
+    bumped[:, 1] = [0.1, -0.1, 0, -0.1, 0.1]  # zero mean, uncorrelated with x: the fit stays identity
+    assert rte(bumped, gt) == pytest.approx(np.array([1, 1, 0, 1, 1]) * 0.1 / 4 * 100, abs=1e-9)
+
+
+def test_camera_sim3_scale_se3_ate_and_rpe():
+    T_gt = np.tile(np.eye(4), (4, 1, 1))
+    T_gt[:, 0, 3] = [0, 1, 2, 3]
+    big = T_gt.copy()
+    big[:, :3, 3] *= 1.44  # a metric path 44 % too large
+    assert path_length_ratio(big, T_gt) == pytest.approx(1.44)
+    assert camera_alignment(big, T_gt)[0] == pytest.approx(1 / 1.44)  # the Sim3 scale undoes the 44 %
+    assert camera_ate(big, T_gt, with_scale=True) == pytest.approx(0.0, abs=1e-12)
+    # SE3: the best rigid fit centres both paths; residuals 0.44 * (-1.5, -0.5, 0.5, 1.5)
+    assert camera_ate(big, T_gt, with_scale=False) == pytest.approx(0.44 * np.sqrt(1.25), abs=1e-12)
+    # each one-frame step is 1.44 m instead of 1 m: relative translation error 0.44 m, no rotation
+    assert camera_rpe(big, T_gt) == pytest.approx((0.44, 0.0), abs=1e-9)
+    turned = T_gt.copy()
+    turned[2:, :3, :3] = _rotation_z(np.radians(30))  # one 30 degree jump between frames 1 and 2
+    trans, rot = camera_rpe(turned, T_gt)
+    assert rot == pytest.approx(10.0) and trans == pytest.approx(np.sqrt((2 - 2 * np.cos(np.radians(30))) / 3))
+
+
+def test_pck_auc_hand_computed():
+    gt = SQUARE[None]
+    assert pck(gt, gt)[0] == 1.0 and auc(pck(gt, gt)) == pytest.approx(1.0)
+    bent = gt + np.array([[0, 0, 1], [0, 0, 1], [0, 0, -1], [0, 0, -1]]) * 0.01  # joints 0.01 m out of plane
+    # Procrustes scale s = 4 / (4 (1 + 1e-4)): each joint ends sqrt((s - 1)^2 + (0.01 s)^2) ~ 9.999 mm away
+    d = np.sqrt((1 / 1.0001 - 1) ** 2 + (0.01 / 1.0001) ** 2)
+    thresholds = np.array([0.0, 0.005, d + 1e-9, 0.02])
+    assert pck(bent, gt, thresholds) == pytest.approx([0, 0, 1, 1])
+    assert auc(np.array([0.0, 1.0]), np.array([0.0, 0.05])) == pytest.approx(0.5)
+
+
+def test_detection_rates_and_handedness_swaps():
+    observed = np.array([1, 1, 0, 1], bool)
+    visible = np.array([1, 0, 1, 1], bool)
+    assert detection_rates(observed, visible) == pytest.approx({"recall": 2 / 3, "precision": 2 / 3})
+    gt = {"left": np.array([[100.0, 100], [100, 100], [100, 100]]), "right": np.array([[500.0, 100]] * 3)}
+    pred = {"left": np.array([[110.0, 100], [490, 100], [480, 100]]), "right": np.array([[500.0, 100]] * 3)}
+    obs = {"left": np.ones(3, bool), "right": np.ones(3, bool)}
+    vis = {"left": np.array([1, 1, 0], bool), "right": np.ones(3, bool)}
+    # frame 1: the left prediction sits on the right hand; frame 2: left not visible, on the right hand
+    assert handedness_swaps(pred, gt, obs, vis) == {"left": 2, "right": 0}
+
+
+def _truth(n=6):
+    rng = np.random.default_rng(0)
+    joints = rng.normal(0, 0.05, (n, 21, 3)) + [0, 0, 0.5]
+    T = np.tile(np.eye(4), (n, 1, 1))
+    T[:, 0, 3] = np.linspace(0, 0.5, n)
+    truth = {"T_world_cam": T, "K": np.array([[600.0, 0, 320], [0, 600, 240], [0, 0, 1]]), "fps": 30.0}
+    for k, side in enumerate(("left", "right")):
+        truth.update({f"{side}_joints": joints + [0.2 * k - 0.1, 0, 0], f"{side}_valid": np.ones(n, bool),
+                      f"{side}_observed": np.ones(n, bool)})
+    return truth
+
+
+def test_evaluate_world_perfect_prediction_and_keys_used_by_the_demo():
+    gt = _truth()
+    out = evaluate_world(gt, gt)
+    for side in ("left", "right"):
+        row = out[side]
+        for key in ("w_mpjpe_mm", "wa_mpjpe_mm", "pa_mpjpe_mm", "cam_mpjpe_mm", "accel_error_m_s2"):
+            assert row[key] == pytest.approx(0.0, abs=1e-6), key
+        # round-off puts PA distances a hair above the 0 mm threshold: at most half of the first 1 mm step is lost
+        assert row["observed_fraction"] == 1.0 and row["auc"] == pytest.approx(1.0, abs=0.5 / 50 + 1e-9)
+    assert out["camera_ate_m"] == pytest.approx(0, abs=1e-9) and out["sim3_scale"] == pytest.approx(1.0)
+    assert out["path_length_ratio"] == pytest.approx(1.0)
+    assert out["handedness_swaps"] == {"left": 0, "right": 0}
+
+
+def test_evaluate_world_counts_swapped_hands_and_scaled_world():
+    gt = _truth()
+    pred = dict(gt)
+    pred["left_joints"], pred["right_joints"] = gt["right_joints"], gt["left_joints"]
+    assert evaluate_world(pred, gt)["handedness_swaps"] == {"left": 6, "right": 6}
+    scaled = {k: (v * 2 if k.endswith("_joints") else v) for k, v in gt.items()}
+    scaled["T_world_cam"] = gt["T_world_cam"].copy()
+    scaled["T_world_cam"][:, :3, 3] *= 2
+    out = evaluate_world(scaled, gt)
+    assert out["sim3_scale"] == pytest.approx(0.5) and out["path_length_ratio"] == pytest.approx(2.0)
+    assert out["right"]["w_mpjpe_mm"] == pytest.approx(0, abs=1e-6)  # similarity alignment absorbs scale
+    assert out["right"]["cam_mpjpe_mm"] > 100  # camera-frame depth error of a 2x too large world

@@ -172,14 +172,15 @@ def test_keyframe_disparities_are_inverse_depth():
 
 def test_droid_disparities_become_map_points():
     """DROID's keyframe disparity maps feed the hand-anchored scale as map points at the right depth."""
-    from hawor.slam import _droid_map
+    from hawor.geometry import Intrinsics
+    from hawor.slam.camera import _droid_reconstruction
 
     K = np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]])
     T = np.tile(np.eye(4), (3, 1, 1))
     T[2, 0, 3] = 0.3
     disps = np.full((2, 384, 512), 0.5, np.float32)  # fronto-parallel wall 2 units away
     traj = CameraTrajectory(T, K, 1.0, np.array([0, 2]), disps=disps)
-    res = _droid_map(traj, (640, 480))
+    res = _droid_reconstruction(traj, Intrinsics.from_K(K, (640, 480)))
     assert len(res.observations[1][1]) == 0  # not a keyframe
     for f in (0, 2):
         xy, pidx = res.observations[f]

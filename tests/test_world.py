@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from hawor.errors import HaworInternalError
 from hawor.estimation.result import CameraSpaceHand
 from hawor.geometry import axis_angle_to_matrix, make_transform
 from hawor.hands import HandModel
@@ -66,7 +67,7 @@ def test_camera_space_hand_scatter_and_nan_frames(models):
     world = camera_to_world(seq, np.tile(np.eye(4), (6, 1, 1)), models["right"])
     assert np.isnan(world.transl[0]).all()
     np.testing.assert_allclose(world.transl[[1, 4]], seq.transl[[1, 4]], atol=1e-12)
-    with pytest.raises(ValueError, match="6 frames"):
+    with pytest.raises(HaworInternalError, match="6 frames"):  # a stage broke its contract: a bug, not input
         camera_to_world(seq, np.tile(np.eye(4), (5, 1, 1)), models["right"])
 
 
@@ -161,3 +162,17 @@ def test_fill_hands_without_network_interpolates(models):
     out = fill_hands(hands, models, None, max_gap=5)
     assert out["right"].infilled.nonzero()[0].tolist() == [4, 5]
     assert not out["left"].valid.any()
+
+
+def test_pose_blocks_is_blockwise_exact_and_nan_where_absent(models):
+    from hawor.world.assemble import pose_blocks
+
+    seq = random_sequence("right", 7, seed=4, observed=np.array([1, 1, 0, 1, 1, 1, 0], bool))
+    whole = hand_joints(seq, models["right"])
+    parts = list(pose_blocks(seq.params(), models["right"], block=3))
+    assert [len(j) for _, j in parts] == [3, 3, 1]
+    joints = np.concatenate([j for _, j in parts])
+    vertices = np.concatenate([v for v, _ in parts])
+    np.testing.assert_allclose(joints, whole, atol=1e-12)
+    assert np.isnan(joints[[2, 6]]).all() and np.isfinite(joints[seq.valid]).all()
+    assert vertices.shape == (7, 778, 3) and np.isnan(vertices[2]).all()

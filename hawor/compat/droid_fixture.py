@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from hawor.slam.droid.corr import correlation_pyramid
-from hawor.slam.droid.net import DroidNet, DroidNetConfig, upsample_disp
+from hawor.models.droid import DroidNet, DroidNetConfig, upsample_disp
 from hawor.slam.droid.weights import load_droid_state_dict
 
 

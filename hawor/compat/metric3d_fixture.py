@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from hawor.depth.metric3d import Metric3D, Metric3DConfig
+from hawor.models.metric3d import Metric3D, Metric3DConfig
 from hawor.depth.preprocess import canonical_to_metric_scale, postprocess_depth, preprocess_image
 from hawor.models.checkpoint import load_state_dict_strict
 

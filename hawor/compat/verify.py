@@ -13,6 +13,11 @@ from pathlib import Path
 
 import torch
 
+from hawor._offline import PROJECT_ROOT
+
+# Shipped with the repository (plain files, see its README) so a fresh clone can prove exactness.
+COMPAT_DATA_DIR = PROJECT_ROOT / "tests" / "data" / "compat"
+DEFAULT_FIXTURE_DIR = COMPAT_DATA_DIR / "fixtures"
 FIXTURE_CHECKS = ("hawor", "infiller", "droid", "metric3d")
 RTOL, ATOL = 1e-9, 1e-10
 

@@ -15,19 +15,25 @@ import yaml
 from hawor.errors import HaworInputError
 from hawor.weights import project_root
 
-# Defaults of the official hawor/configs (§1.1.3 of the reference), before model_config.yaml is merged.
+# Defaults of the official hawor/configs (the released defaults), before model_config.yaml is merged.
 _DEFAULTS = {
     "GENERAL": {
         "RESUME": True, "TIME_TO_RUN": 3300, "VAL_STEPS": 100, "LOG_STEPS": 100, "CHECKPOINT_STEPS": 20000,
         "CHECKPOINT_DIR": "checkpoints", "SUMMARY_DIR": "tensorboard", "NUM_GPUS": 1, "NUM_WORKERS": 4,
         "MIXED_PRECISION": True, "ALLOW_CUDA": True, "PIN_MEMORY": False, "DISTRIBUTED": False,
         "LOCAL_RANK": 0, "USE_SYNCBN": False, "WORLD_SIZE": 1,
+        # Training (scripts/train_hawor.py); values of the released model_config.yaml where it has them.
+        "TOTAL_STEPS": 250000, "SEED": 0, "CPU_THREADS": 0,
     },
     "TRAIN": {
         "NUM_EPOCHS": 100, "BATCH_SIZE": 32, "SHUFFLE": True, "WARMUP": False, "NORMALIZE_PER_IMAGE": False,
         "CLIP_GRAD": False, "CLIP_GRAD_VALUE": 1.0,
+        "LR": 1.0e-5, "WEIGHT_DECAY": 1.0e-4, "GRAD_CLIP_VAL": 0.0, "WARMUP_STEPS": 0,
     },
-    "MODEL": {"IMAGE_SIZE": 224},
+    "LOSS_WEIGHTS": {"KEYPOINTS_3D": 0.05, "KEYPOINTS_2D": 0.01, "GLOBAL_ORIENT": 0.001, "HAND_POSE": 0.001,
+                     "BETAS": 0.0005},
+    # ARCH "full" sizes the network from MODEL.ST_*/MOTION_* as the released code; "tiny" is HaworConfig.tiny().
+    "MODEL": {"IMAGE_SIZE": 224, "ARCH": "full"},
     "EXTRA": {"FOCAL_LENGTH": 5000},
     "DATASETS": {
         "CONFIG": {
@@ -35,6 +41,8 @@ _DEFAULTS = {
             "ROT_AUG_RATE": 0.6, "TRANS_AUG_RATE": 0.5, "DO_FLIP": False, "FLIP_AUG_RATE": 0.5,
             "EXTREME_CROP_AUG_RATE": 0.10,
         },
+        # Training windows start every WINDOW_STRIDE frames of a run of consecutive frames.
+        "WINDOW_STRIDE": 1,
     },
 }
 
@@ -98,6 +106,11 @@ def _reroot_data_paths(cfg: ConfigNode) -> None:
         value = cfg.get_path(f"{section}.{key}")
         if isinstance(value, str) and value and "_DATA" not in value and not Path(value).is_absolute():
             cfg[section][key] = str(Path("_DATA") / value)
+
+
+def tiny_config_path() -> Path:
+    """The reduced-size training config shipped for tests and smoke runs (hawor/configs/tiny.yaml)."""
+    return Path(__file__).with_name("tiny.yaml")
 
 
 def resolve_data_path(value: str) -> Path:

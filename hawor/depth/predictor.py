@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import torch
 
-from hawor.depth.metric3d import Metric3D
+from hawor.models.metric3d import Metric3D
 from hawor.depth.preprocess import postprocess_depth, preprocess_image
 from hawor.depth.weights import load_metric3d
 

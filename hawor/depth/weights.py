@@ -1,17 +1,21 @@
-"""Finding and loading the official Metric3D v2 ViT-Large weights.
+"""Finding and loading the official Metric3D v2 ViT weights (ViT-Large for HaWoR).
 
 Looked for at the official location `thirdparty/Metric3D/weights/metric_depth_vit_large_800k.pth`,
 then at `weights/external/metric_depth_vit_large_800k.pth` (both relative to the project root).
+The network's sizes are read from the file's tensors. Settings no tensor shows (refinement
+iterations, network input size, depth range, ...) are the released model's unless the file has a
+`config` entry with `Metric3DConfig` field names (the released file has none; reduced test models do).
 """
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
 
-from hawor.depth.metric3d import Metric3D, Metric3DConfig
 from hawor.errors import HaworInputError
 from hawor.models.checkpoint import extract_state_dict, load_checkpoint, load_state_dict_strict, strip_prefixes
+from hawor.models.metric3d import Metric3D, Metric3DConfig
 from hawor.weights import project_root, weight_path
 
 METRIC3D_FILENAME = "metric_depth_vit_large_800k.pth"
@@ -29,19 +33,28 @@ def find_metric3d_weights() -> Path | None:
     return next((p for p in metric3d_candidates() if p.is_file()), None)
 
 
-def metric3d_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Official keys (`depth_model.*`) from a checkpoint: `model_state_dict`, or a flat dict."""
+def _read(path: str | Path) -> tuple[dict[str, torch.Tensor], Metric3DConfig]:
+    """(official keys `depth_model.*` from `model_state_dict` or a flat dict, the file's sizes and settings)."""
     obj = load_checkpoint(path)
     key = "model_state_dict" if "model_state_dict" in obj else None
     state = strip_prefixes(extract_state_dict(obj, key, source=f"Metric3D weights {path}"), ("module.",))
-    return {k: v for k, v in state.items() if k not in _UNUSED_KEYS}
+    state = {k: v for k, v in state.items() if k not in _UNUSED_KEYS}
+    settings = obj.get("config", {}) if key else {}
+    known = {f.name for f in fields(Metric3DConfig)}
+    if not isinstance(settings, dict) or set(settings) - known:
+        raise HaworInputError(f"Metric3D weights {path}: its 'config' entry must map Metric3DConfig fields "
+                              f"({', '.join(sorted(known))}) to values; found {settings!r}.")
+    base = replace(Metric3DConfig(), **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
+    return state, Metric3DConfig.from_state_dict(state, base)
 
 
 def load_metric3d(path: str | Path | None = None, cfg: Metric3DConfig | None = None,
                   device: str | torch.device = "cpu") -> Metric3D:
-    """Build Metric3D (ViT-Large unless `cfg`) and load the weights strictly; eval mode.
+    """Build Metric3D and load the weights strictly; eval mode.
 
     path: a weight file; None looks in `metric3d_candidates()`.
+    cfg: the network's sizes and settings; None reads them from the file (see the module docstring:
+    the released file gives ViT-Large).
     Raises HaworInputError when no file is found, and CheckpointMismatchError when the file is
     not a Metric3D v2 ViT checkpoint of the configured size.
     """
@@ -56,6 +69,7 @@ def load_metric3d(path: str | Path | None = None, cfg: Metric3DConfig | None = N
     path = Path(path)
     if not path.is_file():
         raise HaworInputError(f"Metric3D weights {path}: no such file. Pass the path of {METRIC3D_FILENAME}.")
-    model = Metric3D(cfg)
-    load_state_dict_strict(model, metric3d_state_dict(path), source=f"Metric3D weights {path}")
+    state, file_cfg = _read(path)
+    model = Metric3D(cfg or file_cfg)
+    load_state_dict_strict(model, state, source=f"Metric3D weights {path}")
     return model.to(device).eval()

@@ -1,4 +1,4 @@
-"""Hand crops for the HaWoR regressor, with the official preprocessing (reference §1.2).
+"""Hand crops for the HaWoR regressor, with the official preprocessing (docs/architecture.md).
 
 A box becomes a square of side 1.2 * max(w, h) around its centre; that window of the (for left hands,
 mirrored) image is cut out with zeros outside the image, resized to ``crop_size`` x ``crop_size`` with

@@ -2,7 +2,7 @@
 
 Per track, one batched optimisation over all observed frames (one shape per track):
 
-- reprojection of the 21 joints with the pinhole camera (K from the focal length, centre W/2, H/2),
+- reprojection of the 21 joints with the run's pinhole camera (:class:`hawor.geometry.Intrinsics`),
   its pixel error expressed in metres at the hand's depth so that it weighs like the 3D term;
 - the metric wrist-relative 3D keypoints (MediaPipe world landmarks), which fix the hand's size
   and finger articulation; compared after the best rotation per frame, because their out-of-plane
@@ -24,7 +24,7 @@ import torch
 from hawor.detection.tracks import HandTrack
 from hawor.errors import HaworInputError
 from hawor.estimation.result import CameraSpaceHand
-from hawor.geometry import axis_angle_to_matrix, matrix_to_axis_angle, umeyama
+from hawor.geometry import Intrinsics, axis_angle_to_matrix, matrix_to_axis_angle, umeyama
 from hawor.hands import HandModel
 from hawor.hands.joints import MANO_TO_OPENPOSE
 
@@ -179,14 +179,14 @@ def _single_thread():
         torch.set_num_threads(threads)
 
 
-def fit_track(track: HandTrack, focal: float, image_size: tuple[int, int], model: HandModel | None = None,
+def fit_track(track: HandTrack, intrinsics: Intrinsics, model: HandModel | None = None,
               iterations: int = 60, weights: dict | None = None) -> tuple[CameraSpaceHand, np.ndarray]:
     """Fit the hand model to one track's keypoints.
 
     Args:
         track: with keypoints_2d (M, 21, 2) px and, if available, keypoints_3d (M, 21, 3) metres,
             wrist-relative (without them the hand keeps the mean shape and the fit is 2D only).
-        focal: pixels. image_size: (W, H); principal point at (W/2, H/2).
+        intrinsics: the full image's camera (square pixels: fx is the focal length).
         model: HandModel for the track's side (default ``HandModel(track.side)``).
         iterations: Adam steps of the full fit (a third as many first fit root, wrist and shape).
         weights: overrides of :data:`DEFAULT_WEIGHTS`.
@@ -203,7 +203,7 @@ def fit_track(track: HandTrack, focal: float, image_size: tuple[int, int], model
                               f"backend (detect_hands(..., backend='landmarks')) or the HaWoR regressor")
     model = model or HandModel(track.side)
     with _single_thread():
-        fit = _TrackFit(track, focal, image_size, model, {**DEFAULT_WEIGHTS, **(weights or {})})
+        fit = _TrackFit(track, intrinsics, model, {**DEFAULT_WEIGHTS, **(weights or {})})
         fit.run(iterations)
         return fit.result()
 
@@ -211,13 +211,14 @@ def fit_track(track: HandTrack, focal: float, image_size: tuple[int, int], model
 class _TrackFit:
     """The parameters and the objective of one track's fit (see the module docstring)."""
 
-    def __init__(self, track: HandTrack, focal: float, image_size, model: HandModel, weights: dict):
-        self.track, self.model, self.w, self.focal = track, model, weights, float(focal)
+    def __init__(self, track: HandTrack, intrinsics: Intrinsics, model: HandModel, weights: dict):
+        self.track, self.model, self.w, self.camera = track, model, weights, intrinsics
+        self.focal = float(intrinsics.focal)
         self.skinner = JointSkinner(model).float()
         self.axes = finger_axes(model)
         m = self.m = len(track)
         self.kp2d = torch.as_tensor(track.keypoints_2d, dtype=torch.float32)
-        self.centre = torch.tensor([image_size[0] / 2, image_size[1] / 2], dtype=torch.float32)
+        self.centre = torch.tensor(intrinsics.center, dtype=torch.float32)
         self.scores = torch.as_tensor(track.scores, dtype=torch.float32).clamp(0.05, 1.0)
         self.consecutive = torch.as_tensor(np.diff(track.frame_indices) == 1)
         rest = self.skinner(torch.eye(3).expand(m, 16, 3, 3).contiguous(), torch.zeros(m, 10), torch.zeros(m, 3))
@@ -245,7 +246,7 @@ class _TrackFit:
         return j - j[:, :1] + self.wrist[:, None]
 
     def project(self, joints: torch.Tensor) -> torch.Tensor:
-        return self.focal * joints[..., :2] / joints[..., 2:].clamp_min(1e-3) + self.centre
+        return self.camera.project(joints, min_depth=1e-3)
 
     def loss(self, free_fingers: bool) -> torch.Tensor:
         w, joints = self.w, self.joints()
@@ -324,12 +325,5 @@ def _root_from_2d(rest_rel: torch.Tensor, kp2d: torch.Tensor) -> torch.Tensor:
     return root
 
 
-def fit_tracks(tracks: dict[str, HandTrack], focal: float, image_size: tuple[int, int],
-               backend: str = "auto", iterations: int = 60) -> dict[str, tuple[CameraSpaceHand, np.ndarray]]:
-    """:func:`fit_track` for {"left": track, "right": track}; each side with its own hand model."""
-    return {side: fit_track(track, focal, image_size, HandModel(side, backend), iterations)
-            for side, track in tracks.items()}
-
-
-__all__ = ["DEFAULT_WEIGHTS", "JointSkinner", "finger_axes", "fit_track", "fit_tracks", "joint_limit_penalty",
+__all__ = ["DEFAULT_WEIGHTS", "JointSkinner", "finger_axes", "fit_track", "joint_limit_penalty",
            "solve_translation"]

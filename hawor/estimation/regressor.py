@@ -1,6 +1,6 @@
 """Camera-space hands from the HaWoR regressor: one hand track in, per-frame MANO parameters out.
 
-Same function as the official per-chunk inference (reference §1.8, §2.5-2.6): the track is split into
+Same function as the official per-chunk inference (HaWoR's demo): the track is split into
 runs of consecutive frames, each run into 16-frame windows, a short last window is padded by repeating
 its last crop, left hands are regressed in the mirrored image and their rotations mirrored back.
 Deliberate changes, all optional or output-neutral:
@@ -31,7 +31,7 @@ from hawor.detection.tracks import HandTrack
 from hawor.errors import HaworInputError
 from hawor.estimation.crop import crop_hand, mirror_center, normalize_crop
 from hawor.estimation.result import CameraSpaceHand
-from hawor.geometry import DEFAULT_FOCAL, box_to_center_scale, matrix_to_axis_angle, mirror_matrix
+from hawor.geometry import Intrinsics, box_to_center_scale, matrix_to_axis_angle, mirror_matrix
 from hawor.models.checkpoint import (
     CheckpointMismatchError,
     extract_state_dict,
@@ -54,24 +54,31 @@ MANO_BUFFER_SHAPES = {
     "mano.posedirs": (135, 2334), "mano.parents": (16,), "mano.lbs_weights": (778, 16),
     "mano.faces_tensor": (1538, 3), "mano.hand_mean": (45,), "mano.pose_mean": (48,),
     "mano.extra_joints_idxs": (5,), "mano.joint_map": (21,), "mano.vertex_joint_selector.extra_joints_idxs": (5,),
+    "mano.hand_components": (6, 45),
 }
 
 
 def load_regressor(checkpoint: str | Path, model_config: str | Path | None = None,
-                   base_config: HaworConfig | None = None) -> HaworRegressor:
+                   base_config: HaworConfig | None = None, mmap: bool = False) -> HaworRegressor:
     """The regressor with the weights of ``checkpoint`` (e.g. weights/hawor/checkpoints/hawor.ckpt).
 
     The sizes come from ``model_config`` or, as in the official code, ``<ckpt dir>/../model_config.yaml``,
-    applied over ``base_config`` (default: the released sizes, which the official code hard-codes).
+    applied over ``base_config`` (default: the released sizes, which the official code hard-codes;
+    ``MODEL.ARCH: tiny`` selects :meth:`HaworConfig.tiny`, the tests' tiny official-layout files).
     Loading is strict over every key except the ``mano.*`` buffers, whose shapes are checked.
+    ``mmap``: map the tensors from the file instead of reading them (checks of the multi-GB file).
 
     Raises:
         HaworInputError (CheckpointMismatchError) naming the file and the first mismatched keys/shapes.
     """
     checkpoint = Path(checkpoint)
     config_path = Path(model_config) if model_config is not None else find_model_config(checkpoint)
-    cfg = HaworConfig.from_model_config(load_model_config(config_path), base=base_config)
-    state = strip_prefixes(extract_state_dict(load_checkpoint(checkpoint), source=str(checkpoint)))
+    model_cfg = load_model_config(config_path)
+    try:
+        cfg = HaworConfig.from_model_config(model_cfg, base=base_config)
+    except ValueError as exc:  # HaworInputError included
+        raise HaworInputError(f"regressor config {config_path}: {exc}") from exc
+    state = strip_prefixes(extract_state_dict(load_checkpoint(checkpoint, mmap=mmap), source=str(checkpoint)))
     _check_mano_buffers(state, source=str(checkpoint))
     state = {k: v for k, v in state.items() if not k.startswith("mano.")}
     # Built on the meta device and the checked tensors adopted (assign) instead of copied: no second 2.8 GB.
@@ -184,13 +191,13 @@ class HandRegressor:
         return cls(load_regressor(checkpoint, model_config), **options)
 
     def predict(self, frames: Callable[[int], np.ndarray] | Sequence[np.ndarray], track: HandTrack,
-                focal: float = DEFAULT_FOCAL) -> RegressorPrediction:
+                intrinsics: Intrinsics | None = None) -> RegressorPrediction:
         """Regress every usable frame of ``track``.
 
         Args:
             frames: RGB uint8 (H, W, 3) frames by index: a callable or an indexable sequence.
             track: one hand's detections (frame indices, xyxy boxes, scores).
-            focal: focal length in pixels; the principal point is the image centre.
+            intrinsics: the full image's camera (default: 600 px, principal point at the image centre).
         """
         read = _frame_reader(frames)
         frame_indices, boxes, scores = _validate_track(track)
@@ -201,6 +208,7 @@ class HandRegressor:
             raise HaworInputError(f"frames: expected RGB uint8 (H, W, 3) images, frame {int(frame_indices[0])} "
                                   f"is {first.dtype} {first.shape}; convert it (e.g. drop alpha) first.")
         height, width = first.shape[:2]
+        camera = intrinsics if intrinsics is not None else Intrinsics.default((width, height))
         usable = _usable_boxes(boxes, width, height)
         skipped = frame_indices[~usable]
         if len(skipped):
@@ -215,8 +223,7 @@ class HandRegressor:
         mirror = track.side == "left"
         # Left hands are regressed as right hands in the mirrored image (official convention x -> W - x - 1).
         net_center = mirror_center(center, width) if mirror else center
-        raw = self._run_windows(read, frame_indices, center, net_center, scale, focal, (width / 2, height / 2),
-                                mirror)
+        raw = self._run_windows(read, frame_indices, center, net_center, scale, camera.focal, camera.center, mirror)
         rotmats = raw["rotmat"]
         if mirror:
             rotmats = mirror_matrix(torch.from_numpy(rotmats)).numpy()

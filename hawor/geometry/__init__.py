@@ -2,7 +2,6 @@
 from hawor.geometry.alignment import procrustes_align, umeyama
 from hawor.geometry.camera import (
     BOX_SCALE_UNIT,
-    DEFAULT_FOCAL,
     box_to_center_scale,
     cliff_bbox_info,
     crop_cam_to_full_transl,
@@ -10,6 +9,7 @@ from hawor.geometry.camera import (
     intrinsics_matrix,
     project_points,
 )
+from hawor.geometry.intrinsics import DEFAULT_FOCAL, Intrinsics
 from hawor.geometry.rotations import (
     axis_angle_to_matrix,
     axis_angle_to_quat_wxyz,
@@ -29,4 +29,4 @@ from hawor.geometry.rotations import (
 )
 from hawor.geometry.transforms import apply_transform, compose_transforms, invert_transform, make_transform
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in {"alignment", "camera", "rotations", "transforms"}]
+__all__ = [name for name in dir() if not name.startswith("_") and name not in {"alignment", "camera", "intrinsics", "rotations", "transforms"}]

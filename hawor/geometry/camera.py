@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import torch
 
+from hawor.geometry.intrinsics import Intrinsics
+
 BOX_SCALE_UNIT = 200.0
-DEFAULT_FOCAL = 600.0  # pixels; the official demo's value when the focal length is not given
 
 
 def default_intrinsics(image_size: tuple[int, int], focal: float | None = None):
-    """K (3, 3) float64 numpy for an image of size (W, H): principal point at the centre (W/2, H/2)
-    and ``focal`` pixels (DEFAULT_FOCAL when None), as the official pipeline assumes."""
-    w, h = image_size
-    return intrinsics_matrix(DEFAULT_FOCAL if focal is None else focal, w / 2, h / 2).numpy()
+    """K (3, 3) float64 numpy of :meth:`Intrinsics.default` (centred principal point)."""
+    return Intrinsics.default(image_size, focal).K()
 
 
 def intrinsics_matrix(focal, cx, cy) -> torch.Tensor:

@@ -100,24 +100,27 @@ class HaworConfig:
 
         Only the keys the official code reads change sizes: MODEL.IMAGE_SIZE, MODEL.ST_MODULE, ST_HDIM,
         ST_NLAYER, MODEL.MOTION_MODULE, MOTION_HDIM, MOTION_NLAYER; everything else is fixed in the network
-        and taken from ``base`` (default: the released sizes).
+        and taken from ``base`` (then MODEL.IMAGE_SIZE is not checked). Without ``base``: the released sizes, or
+        :meth:`tiny` when MODEL.ARCH (this project's key, absent from official files) is "tiny"; the tiny sizes
+        ignore the *_HDIM/*_NLAYER keys.
         """
         model = _lookup(model_cfg, "MODEL", {})
-        image_size = int(_lookup(model, "IMAGE_SIZE", 256))
-        if image_size != 256:
-            raise ValueError(f"MODEL.IMAGE_SIZE is {image_size}; the released ViT only works with 256 "
-                             "(16x12 token grid). Fix the model_config.yaml next to the checkpoint.")
-        cfg = copy.deepcopy(base) if base is not None else cls()
-        if _lookup(model, "ST_MODULE", True):
-            cfg.st.hdim = int(_lookup(model, "ST_HDIM", cfg.st.hdim))
-            cfg.st.nlayer = int(_lookup(model, "ST_NLAYER", cfg.st.nlayer))
-        else:
-            cfg.st = None
-        if _lookup(model, "MOTION_MODULE", True):
-            cfg.motion.hdim = int(_lookup(model, "MOTION_HDIM", cfg.motion.hdim))
-            cfg.motion.nlayer = int(_lookup(model, "MOTION_NLAYER", cfg.motion.nlayer))
-        else:
-            cfg.motion = None
+        arch = str(_lookup(model, "ARCH", "full")).lower()
+        if arch not in ("full", "tiny"):
+            raise ValueError(f"MODEL.ARCH {arch!r}: use 'full' (the released sizes) or 'tiny'.")
+        tiny = base is None and arch == "tiny"
+        cfg = copy.deepcopy(base) if base is not None else (cls.tiny() if tiny else cls())
+        image_size = int(_lookup(model, "IMAGE_SIZE", cfg.crop_size))
+        if base is None and image_size != cfg.crop_size:
+            raise ValueError(f"MODEL.IMAGE_SIZE is {image_size}; this network works with {cfg.crop_size}-pixel crops "
+                             "(its ViT token grid is fixed). Fix the model_config.yaml next to the checkpoint.")
+        for key, part in (("ST", "st"), ("MOTION", "motion")):
+            module = getattr(cfg, part)
+            if not _lookup(model, f"{key}_MODULE", True):
+                setattr(cfg, part, None)
+            elif not tiny:
+                module.hdim = int(_lookup(model, f"{key}_HDIM", module.hdim))
+                module.nlayer = int(_lookup(model, f"{key}_NLAYER", module.nlayer))
         return cfg
 
     def validate(self) -> None:

@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,21 +20,23 @@ import numpy as np
 
 import hawor
 from hawor.errors import HaworInputError
+from hawor.eval.datasets import read_ground_truth
 from hawor.eval.metrics import evaluate_world
 from hawor.hands import HAND_SIDES, HandModel
 from hawor.io.files import save_npz_atomic, write_json_atomic
 from hawor.pipeline import stages
 from hawor.pipeline.cache import StageCache, file_identity, stage_key
 from hawor.pipeline.frames import FrameSelection, FrameSource
-from hawor.geometry import DEFAULT_FOCAL, default_intrinsics
+from hawor.pipeline.plan import plan_for_run
+from hawor.geometry import Intrinsics
 from hawor.slam.trajectory import CameraTrajectory
 from hawor.vis.exports import EXPORT_FORMATS, export_meshes, export_rerun
 from hawor.vis.views import CameraView, WorldView, write_video
-from hawor.weights import weight_path
 from hawor.world.sequence import HandSequence
 
 VIS_MODES = ("world", "cam", "both", "none")
 GROUND_TRUTH_SUFFIXES = ("_gt.npz", ".gt.npz", "_ground_truth.npz")
+RESULT_FILES = ("hands_world.npz", "hands_camera.npz", "camera.npz", "camera_tum.txt", "tracks.npz")
 
 
 @dataclass
@@ -45,6 +49,7 @@ class RunOptions:
 
     output_dir: str | Path | None = None
     img_focal: float | None = None
+    img_center: tuple[float, float] | None = None
     checkpoint: str | Path | None = None
     infiller_weight: str | Path | None = None
     detector_weight: str | Path | None = None
@@ -52,6 +57,7 @@ class RunOptions:
     detector: str = "auto"
     hands: str = "auto"
     camera: str = "auto"
+    scale: str = "auto"
     infiller: str = "auto"
     hand_model: str = "auto"
     start: int = 0
@@ -71,8 +77,9 @@ class RunOptions:
         unknown = set(self.exports) - set(EXPORT_FORMATS)
         if unknown:
             raise HaworInputError(f"export {sorted(unknown)}: choose from {', '.join(EXPORT_FORMATS)}.")
-        if self.img_focal is not None and not self.img_focal > 0:
-            raise HaworInputError(f"img_focal {self.img_focal}: the focal length must be positive (pixels).")
+        if self.img_focal is not None and not (math.isfinite(self.img_focal) and self.img_focal > 0):
+            raise HaworInputError(f"img_focal {self.img_focal}: the focal length must be a positive number of "
+                                  "pixels, e.g. --img_focal 600.")
 
 
 @dataclass
@@ -113,57 +120,97 @@ def run(video: str | Path, options: RunOptions | None = None, *, regressor=None,
     """
     options = options or RunOptions(**kwargs)
     video = Path(video)
+    if video.is_dir():
+        raise HaworInputError(f"video {video}: is a folder, not a video file. Pass a video file (--video_path); "
+                              "for many videos use `python -m hawor batch`.")
     source = FrameSource(FrameSelection(video, options.start, options.end, options.max_frames, options.fps))
+    truth = _read_ground_truth(video, options)  # a bad ground truth is refused before any work
     folder = result_folder(video, options.output_dir)
     created = not folder.exists()
+    prepare_folder(folder, video)
     try:
-        return _run(video, source, folder, options, regressor, infiller)
+        return _run(video, source, folder, options, regressor, infiller, truth)
     except HaworInputError:
         if created:  # bad input found mid-way: leave no partial result folder behind
             shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
-def _weight(path, name: str) -> Path:
-    return Path(path) if path is not None else weight_path(name)
+def prepare_folder(folder: Path, video: Path) -> None:
+    """Make ``folder`` ready for a run of ``video``: writable, not another video's result, no stale
+    temporary files of a killed run. Raises HaworInputError naming the folder and the fix."""
+    for parent in (folder.parent, *folder.parent.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise HaworInputError(f"output folder {folder.parent}: {parent} is a file, not a folder. Fix: "
+                                      "choose another --output_dir or move the file away.")
+            break
+    if folder.exists() and not folder.is_dir():
+        raise HaworInputError(f"result folder {folder}: the name is taken by a file. Fix: move the file away, "
+                              "or choose another --output_dir.")
+    try:
+        (folder / "cache").mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{uuid.uuid4().hex[:8]}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise HaworInputError(f"result folder {folder}: cannot write there ({exc.strerror}). Fix: choose a "
+                              "writable --output_dir.") from exc
+    owner = folder / "cache" / "video.json"
+    if owner.is_file():
+        previous = json.loads(owner.read_text()).get("video", "")
+        if previous and Path(previous).name != video.name:
+            raise HaworInputError(f"result folder {folder} holds the result of {Path(previous).name}, and "
+                                  f"{video.name} maps to the same folder (the name up to its first dot). Fix: "
+                                  "give this video its own --output_dir, or rename one of the videos.")
+    write_json_atomic(owner, {"video": str(video)})
+    for stale in (*folder.glob("*.tmp-*"), *folder.glob("*/*.tmp-*")):
+        stale.unlink(missing_ok=True)
 
 
-def _run(video: Path, source: FrameSource, folder: Path, options: RunOptions, regressor, infiller) -> Result:
+def _run(video: Path, source: FrameSource, folder: Path, options: RunOptions, regressor, infiller,
+         truth: tuple[Path, dict] | None) -> Result:
     started = time.perf_counter()
+    run_id = uuid.uuid4().hex[:16]
+    plan = plan_for_run(options, regressor, infiller)  # every stage's backend, decided once
+    plan.require_runnable()
+    intrinsics = Intrinsics.default(source.size, options.img_focal, options.img_center)
     cache = StageCache(folder / "cache", force=options.force)
-    focal = float(options.img_focal or DEFAULT_FOCAL)
-    K = default_intrinsics(source.size, focal)
-    models = {side: HandModel(side, options.hand_model).double() for side in HAND_SIDES}
+    focal = intrinsics.focal
+    models = {side: HandModel(side, plan["hand_model"].backend).double() for side in HAND_SIDES}
     hand_backend = models["right"].backend
     video_key = stage_key("video", file_identity(video), source.selection.settings())
 
-    tracks, num_frames, rec_det = stages.detect(source, cache, options.detector, video_key,
-                                                _weight(options.detector_weight, "detector"), options.device)
-    hands_cam, rec_hands = stages.estimate_hands(
-        source, cache, options.hands, tracks, num_frames, focal, rec_det.key,
-        _weight(options.checkpoint, "regressor"), regressor, options.device, hand_backend)
-    traj, rec_cam = stages.estimate_trajectory(source, cache, options.camera, hands_cam, K, rec_hands.key)
-    world, rec_world = stages.assemble_world(
-        cache, options.infiller, hands_cam, traj, models, rec_cam.key,
-        _weight(options.infiller_weight, "infiller"), infiller, options.max_gap)
+    tracks, num_frames, rec_det = stages.detect(source, cache, plan, video_key)
+    hands_cam, rec_hands = stages.estimate_hands(source, cache, plan, tracks, num_frames, intrinsics, models,
+                                                 rec_det.key, regressor)
+    traj, rec_cam = stages.estimate_trajectory(source, cache, plan, hands_cam, intrinsics, models, rec_hands.key)
+    world, rec_world = stages.assemble_world(cache, plan, hands_cam, traj, models, rec_cam.key, infiller,
+                                             options.max_gap)
     records = [rec_det, rec_hands, rec_cam, rec_world]
 
     header = {"fps": np.float64(source.fps), "num_frames": np.int64(num_frames),
               "image_size": np.array(source.size, np.int64), "focal": np.float64(focal),
-              "hand_model": np.str_(hand_backend)}
+              "hand_model": np.str_(hand_backend), "run_id": np.str_(run_id)}
     _save_hands(folder / "hands_world.npz", header, world.world, world.joints_world)
     _save_hands(folder / "hands_camera.npz", header, world.camera, world.joints_camera)
-    traj.save(folder, fps=source.fps)
+    traj.save(folder, fps=source.fps, run_id=run_id)
     save_npz_atomic(folder / "tracks.npz", **stages.tracks_to_arrays(tracks), num_frames=np.int64(num_frames),
-                    backend=np.str_(rec_det.backend))
+                    backend=np.str_(rec_det.backend), run_id=np.str_(run_id))
 
     result = Result(folder, source.fps, source.size, focal, hand_backend, world.world, world.camera,
                     world.joints_world, world.joints_camera, traj)
     records += _visualise(result, source, cache, options, models, rec_world.key)
     outputs = _export(result, options, models)
-    evaluation = _evaluate(video, result, options)
+    evaluation = _evaluate(truth, result, options) if truth is not None else None
     result.summary = _summary(video, result, options, records, tracks, outputs, evaluation,
                               time.perf_counter() - started)
+    result.summary["warnings"] += [f"cache: {message}" for message in cache.discarded]
+    result.summary.update(device=plan.device, plan=plan.as_dict(), intrinsics=intrinsics.as_dict())
+    written = [*RESULT_FILES, *(f"{r.name}.mp4" for r in records if r.name.startswith("vis_")),
+               *(["hands.rrd"] if "rerun" in outputs else [])]
+    # written last: a folder whose summary.json is missing or disagrees with its files is incomplete
+    result.summary.update(run_id=run_id, files=file_checksums(folder, written))
     write_json_atomic(folder / "summary.json", result.summary)
     return result
 
@@ -235,31 +282,21 @@ def find_ground_truth(video: Path) -> Path | None:
     return None
 
 
-def load_ground_truth(path: Path) -> dict[str, np.ndarray]:
-    """Arrays of a ground-truth npz; ``T_world_cam`` from a camera.npz beside a hands_world.npz."""
-    if not path.is_file():
-        raise HaworInputError(f"ground truth {path}: no such file.")
-    with np.load(path, allow_pickle=False) as data:
-        gt = {k: data[k] for k in data.files}
-    camera = path.parent / "camera.npz"
-    if "T_world_cam" not in gt and path.name == "hands_world.npz" and camera.is_file():
-        with np.load(camera, allow_pickle=False) as data:
-            gt["T_world_cam"] = data["T_world_cam"]
-    return gt
-
-
-def _evaluate(video: Path, result: Result, options: RunOptions) -> dict | None:
+def _read_ground_truth(video: Path, options: RunOptions) -> tuple[Path, dict] | None:
+    """(path, arrays) of the ground truth to evaluate against, checked for its unit and frame."""
     path = Path(options.ground_truth) if options.ground_truth else find_ground_truth(video)
-    if path is None:
-        return None
-    gt = load_ground_truth(path)
+    return None if path is None else (path, read_ground_truth(path, "synthetic"))
+
+
+def _evaluate(truth: tuple[Path, dict], result: Result, options: RunOptions) -> dict:
+    path, gt = truth
     n = result.num_frames
     if "num_frames" in gt and int(gt["num_frames"]) != n:
         if options.fps is not None:
             return {"file": str(path), "skipped": "resampled run: frames do not match the ground truth 1:1"}
         total, select = int(gt["num_frames"]), np.arange(options.start, options.start + n)
         gt = {k: v[select] if np.ndim(v) >= 1 and len(v) == total else v for k, v in gt.items()}
-    pred = {"T_world_cam": result.camera.T_world_cam}
+    pred = {"T_world_cam": result.camera.T_world_cam, "K": result.camera.K, "fps": result.fps}
     for side in HAND_SIDES:
         pred.update(result.hands_world[side].to_arrays())
         pred[f"{side}_joints"] = result.joints_world[side]
@@ -292,12 +329,34 @@ def _summary(video, result: Result, options: RunOptions, records, tracks, output
     }
 
 
-def load_result(folder: str | Path) -> Result:
-    """Read a result folder written by :func:`run`."""
-    folder = Path(folder)
-    path = folder / "hands_world.npz"
-    if not path.is_file():
+def file_checksums(folder: Path, names) -> dict[str, str]:
+    """{name: SHA-256} of the named files in ``folder``, for summary.json."""
+    return {name: file_identity(folder / name)["sha256"] for name in names}
+
+
+def check_result_folder(folder: Path) -> dict:
+    """The summary of a complete result folder; HaworInputError when the run that wrote it did not
+    finish or its files come from different runs."""
+    if not (folder / "hands_world.npz").is_file():
         raise HaworInputError(f"result folder {folder}: has no hands_world.npz; run the pipeline on the video first.")
+    summary_path = folder / "summary.json"
+    fix = "Fix: run the pipeline on the video again (demo.py; finished stages are reused)."
+    if not summary_path.is_file():
+        raise HaworInputError(f"result folder {folder}: has no summary.json, so the run that wrote it did not "
+                              f"finish. {fix}")
+    summary = json.loads(summary_path.read_text())
+    for name, checksum in summary.get("files", {}).items():
+        identity = file_identity(folder / name)
+        if identity is None or identity["sha256"] != checksum:
+            state = "is missing" if identity is None else "was written by another run (or changed since)"
+            raise HaworInputError(f"result folder {folder}: {name} {state}; the folder mixes files of two runs. {fix}")
+    return summary
+
+
+def load_result(folder: str | Path) -> Result:
+    """Read a complete result folder written by :func:`run` (refused when incomplete or mixed)."""
+    folder = Path(folder)
+    summary = check_result_folder(folder)
     loaded = {}
     for frame in ("world", "camera"):
         with np.load(folder / f"hands_{frame}.npz", allow_pickle=False) as data:
@@ -305,8 +364,6 @@ def load_result(folder: str | Path) -> Result:
                              {s: np.asarray(data[f"{s}_joints"]) for s in HAND_SIDES},
                              float(data["fps"]), tuple(int(v) for v in data["image_size"]), float(data["focal"]),
                              str(data["hand_model"]))
-    summary_path = folder / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     hands_w, joints_w, fps, size, focal, model = loaded["world"]
     return Result(folder, fps, size, focal, model, hands_w, loaded["camera"][0], joints_w, loaded["camera"][1],
                   CameraTrajectory.load(folder / "camera.npz"), summary)

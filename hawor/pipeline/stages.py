@@ -1,8 +1,10 @@
-"""The pipeline's stages: detection, camera-space hands, camera trajectory, world hands.
+"""The pipeline's stages: detection, camera-space hands, camera trajectory (+ metric scale), world hands.
 
-Each stage function resolves its backend (and says why), computes a cache key from its settings
-and upstream keys, reuses a cached result when the key matches, and returns a :class:`StageRecord`
-for the run summary. Stage results are plain arrays so that the cache and the result files share them.
+Each stage runs the backend its :class:`~hawor.pipeline.plan.BackendPlan` names (the plan says
+why), computes a cache key from its settings and upstream keys, and goes through :func:`run_cached`,
+which reuses a cached result when the key matches. Each returns its result and a
+:class:`StageRecord` for the run summary. Stage results are plain arrays so that the cache and the
+result files share them.
 """
 from __future__ import annotations
 
@@ -10,22 +12,24 @@ import time
 import uuid
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 
-from hawor.detection import HandTrack, choose_backend, detect_hands
-from hawor.errors import HaworInputError
+from hawor.detection import HandTrack, detect_hands
+from hawor.errors import HaworInternalError
+from hawor.geometry import Intrinsics
 from hawor.hands import HAND_SIDES, HandModel
 from hawor.pipeline.cache import StageCache, file_identity, stage_key
 from hawor.pipeline.frames import FrameSource
+from hawor.pipeline.plan import BackendPlan
 from hawor.slam.trajectory import CameraTrajectory
 from hawor.world.assemble import camera_to_world, hand_joints, world_to_camera
 from hawor.world.infill import fill_hands, load_infiller
 from hawor.world.interpolate import DEFAULT_MAX_GAP
 from hawor.world.sequence import HandSequence
 
-CHOICES = ("auto", "learned", "embedded")
+T = TypeVar("T")
 
 
 @dataclass
@@ -65,14 +69,31 @@ class StageTimer:
         self.record.seconds += time.perf_counter() - self.start
 
 
+def run_cached(cache: StageCache, record: StageRecord, compute: Callable[[], T],
+               to_arrays: Callable[[T], tuple[dict[str, np.ndarray], dict]],
+               from_arrays: Callable[[dict[str, np.ndarray], dict], T]) -> T:
+    """The cached result of ``record.name`` under ``record.key``, else ``compute()`` (timed, its
+    warnings recorded) stored through ``to_arrays`` -> (arrays, meta). ``compute`` may add warnings
+    to the record; they are kept with the entry and restored on a hit."""
+    hit = cache.load(record.name, record.key)
+    if hit is not None:
+        arrays, meta = hit
+        record.cached, record.warnings = True, list(meta.get("warnings", []))
+        return from_arrays(arrays, meta)
+    with StageTimer(record):
+        result = compute()
+    arrays, meta = to_arrays(result)
+    cache.save(record.name, record.key, arrays, {**meta, "warnings": record.warnings})
+    return result
+
+
 def _object_identity(obj) -> str:
     """A passed-in network cannot be identified across runs: never reuse a cached result for it."""
     return f"{type(obj).__name__}-{uuid.uuid4().hex}"
 
 
-def _check_choice(stage: str, choice: str) -> None:
-    if choice not in CHOICES:
-        raise HaworInputError(f"{stage} backend '{choice}': choose one of {', '.join(CHOICES)}.")
+def _record(name: str, plan: BackendPlan, stage: str) -> StageRecord:
+    return StageRecord(name, plan[stage].backend, plan[stage].reason)
 
 
 # ---------------------------------------------------------------- detection
@@ -96,116 +117,96 @@ def tracks_from_arrays(arrays) -> dict[str, HandTrack]:
             for side in HAND_SIDES}
 
 
-def detect(source: FrameSource, cache: StageCache, choice: str, video_key: str, detector_weights: Path | None,
-           device: str | None) -> tuple[dict[str, HandTrack], int, StageRecord]:
+def detect(source: FrameSource, cache: StageCache, plan: BackendPlan,
+           video_key: str) -> tuple[dict[str, HandTrack], int, StageRecord]:
     """Both hand tracks and the exact number of frames."""
-    _check_choice("detection", choice)
-    backend, reason = choose_backend({"auto": "auto", "learned": "yolo", "embedded": "landmarks"}[choice],
-                                     weights=detector_weights)
-    record = StageRecord("detection", backend, reason)
-    record.key = stage_key("detection", video_key, backend, file_identity(detector_weights) if backend == "yolo" else None)
-    hit = cache.load("detection", record.key)
-    if hit is not None:
-        arrays, meta = hit
-        record.cached, record.warnings = True, meta.get("warnings", [])
-        return tracks_from_arrays(arrays), int(arrays["num_frames"]), record
-    with StageTimer(record):
-        result = detect_hands(source.progress("detection"), backend=backend, weights=detector_weights, device=device)
-    record.warnings += list(result.notes)
-    num_frames = source.counted_frames
-    cache.save("detection", record.key, {**tracks_to_arrays(result.tracks), "num_frames": np.int64(num_frames)},
-               {"warnings": record.warnings})
-    return result.tracks, num_frames, record
+    record = _record("detection", plan, "detection")
+    weights = plan["detection"].weights
+    record.key = stage_key("detection", video_key, record.backend, file_identity(weights))
+
+    def compute():
+        result = detect_hands(source.progress("detection"), backend=record.backend, weights=weights,
+                              device=plan.device)
+        record.warnings += list(result.notes)
+        return result.tracks, source.counted_frames
+
+    return (*run_cached(cache, record, compute,
+                        lambda r: ({**tracks_to_arrays(r[0]), "num_frames": np.int64(r[1])}, {}),
+                        lambda arrays, meta: (tracks_from_arrays(arrays), int(arrays["num_frames"]))), record)
 
 
 # ---------------------------------------------------------------- camera-space hands
 
-def estimate_hands(source: FrameSource, cache: StageCache, choice: str, tracks: dict[str, HandTrack], num_frames: int,
-                   focal: float, upstream: str, checkpoint: Path | None, regressor, device: str | None,
-                   hand_backend: str) -> tuple[dict[str, HandSequence], StageRecord]:
+def estimate_hands(source: FrameSource, cache: StageCache, plan: BackendPlan, tracks: dict[str, HandTrack],
+                   num_frames: int, intrinsics: Intrinsics, models: dict[str, HandModel], upstream: str,
+                   regressor=None) -> tuple[dict[str, HandSequence], StageRecord]:
     """Camera-frame MANO per hand over all frames (NaN where not observed)."""
-    _check_choice("hands", choice)
-    has_keypoints = all(t.keypoints_2d is not None or len(t) == 0 for t in tracks.values())
-    if regressor is not None:
-        backend, reason = "regressor", "a regressor object was passed"
-    elif choice == "learned" or (choice == "auto" and checkpoint is not None and checkpoint.is_file()):
-        backend = "regressor"
-        reason = "asked for" if choice == "learned" else f"auto: {checkpoint} is present"
-    else:
-        backend = "keypoint_fit"
-        reason = "asked for" if choice == "embedded" else f"auto: no regressor checkpoint at {checkpoint}"
-        if not has_keypoints:
-            raise HaworInputError("the keypoint fit needs 2D keypoints, but the hand detector gave only boxes; "
-                                  "use the embedded detector (--detector embedded) or give the HaWoR regressor "
-                                  "checkpoint (--checkpoint).")
-    record = StageRecord("hands", backend, reason)
-    ident = _object_identity(regressor) if regressor is not None else (
-        file_identity(checkpoint) if backend == "regressor" else None)
-    record.key = stage_key("hands", upstream, backend, ident, focal, hand_backend)
-    hit = cache.load("hands", record.key)
-    if hit is not None:
-        arrays, meta = hit
-        record.cached, record.warnings = True, meta.get("warnings", [])
-        return {side: HandSequence.from_arrays(arrays, side) for side in HAND_SIDES}, record
-    with StageTimer(record):
-        hands = _run_estimation(source, backend, tracks, num_frames, focal, checkpoint, regressor, device, hand_backend)
-    arrays = {k: v for seq in hands.values() for k, v in seq.to_arrays().items()}
-    cache.save("hands", record.key, arrays, {"warnings": record.warnings})
+    record = _record("hands", plan, "hands")
+    weights = plan["hands"].weights
+    ident = _object_identity(regressor) if regressor is not None else file_identity(weights)
+    record.key = stage_key("hands", upstream, record.backend, ident, intrinsics.as_dict(), models["right"].backend)
+
+    def compute():
+        from hawor.estimation.hands import camera_space_hands
+
+        if record.backend == "regressor" and regressor is None:
+            from hawor.estimation.regressor import HandRegressor
+
+            estimator = HandRegressor.from_checkpoint(weights, device=plan.device)
+        else:
+            estimator = regressor
+        # the frame source itself: the regressor reads crops by frame index
+        estimates = camera_space_hands(tracks, intrinsics, record.backend, read_frame=source.reader(),
+                                       regressor=estimator, hand_models=models)
+        return {side: HandSequence.from_camera_space(estimates[side], num_frames) if side in estimates
+                else HandSequence.empty(side, num_frames) for side in HAND_SIDES}
+
+    hands = run_cached(cache, record, compute, lambda hands: (_hands_to_arrays(hands), {}),
+                       lambda arrays, meta: {side: HandSequence.from_arrays(arrays, side) for side in HAND_SIDES})
     return hands, record
 
 
-def _run_estimation(source, backend, tracks, num_frames, focal, checkpoint, regressor, device, hand_backend):
-    if backend == "regressor":
-        from hawor.estimation.regressor import HandRegressor
-
-        if regressor is None:
-            if checkpoint is None or not checkpoint.is_file():
-                raise HaworInputError(f"regressor checkpoint {checkpoint}: no such file; download hawor.ckpt "
-                                      "there or choose --hands embedded.")
-            regressor = HandRegressor.from_checkpoint(checkpoint, device=device or "auto")
-        reader = source.reader()
-        estimates = {side: regressor.predict(reader, track, focal).hand for side, track in tracks.items() if len(track)}
-    else:
-        from hawor.estimation.keypoint_fit import fit_track
-
-        estimates = {side: fit_track(track, focal, source.size, HandModel(side, hand_backend))[0]
-                     for side, track in tracks.items() if len(track)}
-    return {side: HandSequence.from_camera_space(estimates[side], num_frames) if side in estimates
-            else HandSequence.empty(side, num_frames) for side in HAND_SIDES}
+def _hands_to_arrays(hands: dict[str, HandSequence]) -> dict[str, np.ndarray]:
+    return {k: v for seq in hands.values() for k, v in seq.to_arrays().items()}
 
 
-# ---------------------------------------------------------------- camera trajectory
+# ---------------------------------------------------------------- camera trajectory and metric scale
 
-def estimate_trajectory(source: FrameSource, cache: StageCache, choice: str, hands_cam: dict[str, HandSequence],
-                        K: np.ndarray, upstream: str) -> tuple[CameraTrajectory, StageRecord]:
-    _check_choice("camera", choice)
-    from hawor.slam import droid_available, estimate_camera
+def estimate_trajectory(source: FrameSource, cache: StageCache, plan: BackendPlan,
+                        hands_cam: dict[str, HandSequence], intrinsics: Intrinsics, models: dict[str, HandModel],
+                        upstream: str) -> tuple[CameraTrajectory, StageRecord]:
+    """The metric camera trajectory: the planned camera backend's unscaled reconstruction, then the
+    planned metric-scale backend (cached together: the scale reads the reconstruction's map)."""
+    record = _record("camera", plan, "camera")
+    cam_weights, scale_weights = plan["camera"].weights, plan["scale"].weights
+    record.key = stage_key("camera", upstream, record.backend, file_identity(cam_weights), plan["scale"].backend,
+                           file_identity(scale_weights), intrinsics.as_dict(), models["right"].backend)
+    num_frames = len(next(iter(hands_cam.values())))
 
-    backend = {"auto": "auto", "learned": "droid", "embedded": "classical"}[choice]
-    if backend == "auto":
-        resolved, reason = ("droid", "auto: droid.pth present") if droid_available() else ("classical", "auto: no droid.pth")
-    else:
-        resolved, reason = backend, "asked for"
-    record = StageRecord("camera", resolved, reason)
-    record.key = stage_key("camera", upstream, resolved, K.tolist())
-    hit = cache.load("camera", record.key)
-    if hit is not None:
-        arrays, meta = hit
-        record.cached, record.warnings = True, meta.get("warnings", [])
-        record.reason += "; " + meta.get("method", "").split("; ", 1)[-1]
-        return CameraTrajectory(arrays["T_world_cam"], arrays["K"], float(arrays["scale"]), arrays["keyframes"],
-                                meta.get("method", "")), record
-    arrays_cam = {k: v for seq in hands_cam.values() for k, v in seq.to_arrays().items()}
-    with StageTimer(record):
-        traj = estimate_camera(source.progress("camera"), K, image_size=source.size, hands=arrays_cam,
-                               backend=resolved)
-    record.reason += "; " + traj.method.split("; ", 1)[-1]  # drop the backend part we already state
-    record.warnings += list(traj.warnings)
-    if len(traj) != len(next(iter(hands_cam.values()))):
-        raise RuntimeError(f"camera stage returned {len(traj)} poses for {len(next(iter(hands_cam.values())))} frames")
-    cache.save("camera", record.key, {"T_world_cam": traj.T_world_cam, "K": traj.K, "scale": np.float64(traj.scale),
-                                      "keyframes": np.asarray(traj.keyframes, np.int64)},
-               {"warnings": record.warnings, "method": traj.method})
+    def compute():
+        from hawor.slam import hand_masks_for, metric_scale, reconstruct
+        from hawor.slam.scale_hand import hand_joints_camera
+
+        arrays_cam = _hands_to_arrays(hands_cam)
+        masks = hand_masks_for(arrays_cam, intrinsics, models)
+        recon = reconstruct(source.progress("camera"), intrinsics, record.backend, hand_masks=masks,
+                            device=plan.device)
+        if len(recon) != num_frames:
+            raise HaworInternalError(f"camera stage returned {len(recon)} poses for {num_frames} frames")
+        # the source itself, not an iterator: Metric3D reads keyframes again by index
+        scale = metric_scale(recon, plan["scale"].backend, frames=source, hand_masks=masks,
+                             joints_cam=hand_joints_camera(arrays_cam, models), device=plan.device,
+                             metric3d_weights=scale_weights)
+        traj = recon.scaled(scale.scale, scale.method, scale.warnings)
+        record.warnings += list(traj.warnings)
+        return traj
+
+    traj = run_cached(cache, record, compute,
+                      lambda t: ({"T_world_cam": t.T_world_cam, "K": t.K, "scale": np.float64(t.scale),
+                                  "keyframes": np.asarray(t.keyframes, np.int64)}, {"method": t.method}),
+                      lambda a, meta: CameraTrajectory(a["T_world_cam"], a["K"], float(a["scale"]), a["keyframes"],
+                                                       meta.get("method", "")))
+    record.reason += "; scale: " + traj.method.split("; scale: ", 1)[-1]
     return traj, record
 
 
@@ -221,53 +222,41 @@ class WorldHands:
     joints_camera: dict[str, np.ndarray]
 
 
-def assemble_world(cache: StageCache, choice: str, hands_cam: dict[str, HandSequence], traj: CameraTrajectory,
-                   models: dict[str, HandModel], upstream: str, infiller_weight: Path | None, infiller,
-                   max_gap: int | None) -> tuple[WorldHands, StageRecord]:
+def assemble_world(cache: StageCache, plan: BackendPlan, hands_cam: dict[str, HandSequence], traj: CameraTrajectory,
+                   models: dict[str, HandModel], upstream: str, infiller=None,
+                   max_gap: int | None = None) -> tuple[WorldHands, StageRecord]:
     """World hands (gaps filled) and the camera-frame view of them.
 
     ``max_gap``: longest gap filled, in frames; None: 30 for interpolation, unlimited for the
     infiller; negative: unlimited.
     """
-    _check_choice("infiller", choice)
-    if infiller is not None:
-        backend, reason = "infiller", "an infiller object was passed"
-    elif choice == "learned" or (choice == "auto" and infiller_weight is not None and infiller_weight.is_file()):
-        backend, reason = "infiller", ("asked for" if choice == "learned" else f"auto: {infiller_weight} is present")
-    else:
-        backend = "interpolation"
-        reason = "asked for" if choice == "embedded" else f"auto: no infiller weights at {infiller_weight}"
+    record = _record("world", plan, "infilling")
+    weights = plan["infilling"].weights
     if max_gap is None:
-        max_gap = DEFAULT_MAX_GAP if backend == "interpolation" else None
+        max_gap = DEFAULT_MAX_GAP if record.backend == "interpolation" else None
     elif max_gap < 0:
         max_gap = None
-    record = StageRecord("world", backend, reason + f"; longest gap filled: {max_gap or 'any'} frames")
-    ident = _object_identity(infiller) if infiller is not None else (
-        file_identity(infiller_weight) if backend == "infiller" else None)
-    record.key = stage_key("world", upstream, backend, ident, max_gap)
-    hit = cache.load("world", record.key)
-    if hit is not None:
-        arrays, meta = hit
-        record.cached, record.warnings = True, meta.get("warnings", [])
-        return _world_from_arrays(arrays), record
-    with StageTimer(record):
-        if backend == "infiller" and infiller is None:
-            if infiller_weight is None or not infiller_weight.is_file():
-                raise HaworInputError(f"infiller weights {infiller_weight}: no such file; download infiller.pt "
-                                      "there or choose --infiller embedded.")
-            infiller = load_infiller(infiller_weight)
+    record.reason += f"; longest gap filled: {max_gap or 'any'} frames"
+    ident = _object_identity(infiller) if infiller is not None else file_identity(weights)
+    record.key = stage_key("world", upstream, record.backend, ident, max_gap)
+
+    def compute():
+        network = None
+        if record.backend == "infiller":
+            network = infiller.to(plan.device) if infiller is not None else load_infiller(weights, device=plan.device)
         world = {side: camera_to_world(seq, traj.T_world_cam, models[side]) for side, seq in hands_cam.items()}
-        world = fill_hands(world, models, infiller if backend == "infiller" else None, max_gap=max_gap)
+        world = fill_hands(world, models, network, max_gap=max_gap)
         camera = {side: world_to_camera(seq, traj.T_world_cam, models[side]) for side, seq in world.items()}
         # observed camera-frame values are the estimation's own, not a round trip through the world frame
         for side, seq in camera.items():
             obs = hands_cam[side].observed
             for key, values in hands_cam[side].params().items():
                 getattr(seq, key)[obs] = values[obs]
-        result = WorldHands(world, camera, {s: hand_joints(q, models[s]) for s, q in world.items()},
-                            {s: hand_joints(q, models[s]) for s, q in camera.items()})
-    cache.save("world", record.key, _world_to_arrays(result), {"warnings": record.warnings})
-    return result, record
+        return WorldHands(world, camera, {s: hand_joints(q, models[s]) for s, q in world.items()},
+                          {s: hand_joints(q, models[s]) for s, q in camera.items()})
+
+    return run_cached(cache, record, compute, lambda r: (_world_to_arrays(r), {}),
+                      lambda arrays, meta: _world_from_arrays(arrays)), record
 
 
 def _world_to_arrays(result: WorldHands) -> dict[str, np.ndarray]:
@@ -288,3 +277,7 @@ def _world_from_arrays(arrays) -> WorldHands:
     world, jw = part("world")
     camera, jc = part("camera")
     return WorldHands(world, camera, jw, jc)
+
+
+__all__ = ["StageRecord", "StageTimer", "WorldHands", "assemble_world", "detect", "estimate_hands",
+           "estimate_trajectory", "run_cached", "tracks_from_arrays", "tracks_to_arrays"]

@@ -1,4 +1,4 @@
-"""Weight-free camera trajectory: masked KLT keyframes + pycolmap mapping + PnP (reference §6.2).
+"""Weight-free camera trajectory: masked KLT keyframes + pycolmap mapping + PnP (docs/architecture.md).
 
 1. Frames are tracked at a reduced resolution with hand-masked KLT (`keyframes.KLTTracker`).
 2. The KLT tracks of the keyframes are the features of a COLMAP database (no SIFT: the tracks are

@@ -1,4 +1,4 @@
-"""Hand-masked KLT tracking and keyframe selection (the classical front-end, reference §6.2).
+"""Hand-masked KLT tracking and keyframe selection (the classical front-end).
 
 Shi-Tomasi corners outside the hand mask are tracked frame to frame by pyramidal Lucas-Kanade with a
 forward-backward check; tracks that enter a hand are cut. A frame becomes a keyframe when the median

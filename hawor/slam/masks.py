@@ -1,4 +1,4 @@
-"""Per-frame hand silhouettes for the camera stage (reference §3 and §6.2).
+"""Per-frame hand silhouettes for the camera stage (HaWoR masks the hands out of SLAM; docs/architecture.md).
 
 The masks come from the camera-space hand meshes rendered with the image intrinsics (camera at
 identity), left and right OR-ed, True on hand pixels. They are stored as bit-packed crops around the
@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from hawor.errors import HaworInputError
+from hawor.geometry import Intrinsics
 
 NEAR_PLANE_M = 0.01  # triangles with a vertex closer than this are not drawn (behind or at the lens)
 FOREARM_LENGTH_M = 0.30  # wrist to elbow of an adult
@@ -41,7 +42,7 @@ def rasterize_meshes(vertices_cam: Iterable[np.ndarray], faces: Iterable[np.ndar
         keep = (z[tri] > NEAR_PLANE_M).all(1)
         if not keep.any():
             continue
-        uv = verts[:, :2] / np.maximum(z, NEAR_PLANE_M)[:, None] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+        uv = Intrinsics.from_K(K, image_size).project(verts, min_depth=NEAR_PLANE_M)
         pts = np.round(uv[tri[keep]] * 16).astype(np.int32)
         lo, hi = pts.min(1), pts.max(1)
         visible = (hi[:, 0] >= 0) & (hi[:, 1] >= 0) & (lo[:, 0] < w * 16) & (lo[:, 1] < h * 16)
@@ -131,15 +132,16 @@ class HandMasks:
 
     @classmethod
     def from_hands(cls, hands: Mapping[str, np.ndarray], K: np.ndarray, image_size: tuple[int, int],
-                   backend: str = "auto", forearm_length_m: float = FOREARM_LENGTH_M) -> "HandMasks":
+                   hand_models: Mapping | None = None, forearm_length_m: float = FOREARM_LENGTH_M) -> "HandMasks":
         """From camera-space MANO parameters in the hands_camera.npz layout.
 
         hands: `{h}_global_orient` (N, 3), `{h}_hand_pose` (N, 45), `{h}_betas` (N, 10), `{h}_transl`
         (N, 3) for h in left, right (either may be absent); NaN rows mean "no hand in this frame".
+        hand_models: the run's {side: HandModel} (default: the default hand model of each side).
         forearm_length_m: a forearm of this length (a cylinder continuing the middle-finger-to-wrist
         axis) is masked with each hand, because arms move with the hands, not with the scene; 0 = off.
         """
-        sides, faces, frames = hand_meshes(hands, backend)
+        sides, faces, frames = hand_meshes(hands, hand_models)
         if not sides:
             raise HaworInputError("hand parameters: no '{left,right}_global_orient' keys found; pass the "
                                   "contents of hands_camera.npz")
@@ -171,41 +173,39 @@ class HandMasks:
         return out
 
 
-def hand_meshes(hands: Mapping[str, np.ndarray], backend: str = "auto",
+def hand_meshes(hands: Mapping[str, np.ndarray], hand_models: Mapping | None = None,
                 block: int = 256) -> tuple[list[str], list[np.ndarray], Iterator[list[tuple]]]:
     """The hands of `hands` (hands_camera.npz layout), posed a block of frames at a time so that
     memory stays bounded on long videos.
 
+    hand_models: the run's {side: HandModel} (default: the default hand model of each side).
     Returns the sides present, their faces (F, 3), and an iterator over frames yielding, per side,
     ((778, 3) vertices, (21, 3) joints) in the camera frame in metres, or (None, None) where absent.
     """
-    from hawor.hands import HandModel
+    from hawor.world.assemble import PARAM_NAMES
 
     sides = [side for side in ("left", "right") if f"{side}_global_orient" in hands]
-    params = {side: [np.asarray(hands[f"{side}_{k}"], np.float64)
-                     for k in ("global_orient", "hand_pose", "betas", "transl")] for side in sides}
-    models = {side: HandModel(side, backend=backend) for side in sides}
-    n = len(params[sides[0]][0]) if sides else 0
-    return sides, [models[side].faces for side in sides], _posed_frames(params, models, n, block)
+    params = {side: {k: hands[f"{side}_{k}"] for k in PARAM_NAMES} for side in sides}
+    models = default_hand_models(sides, hand_models)
+    return sides, [models[side].faces for side in sides], _posed_frames(params, models, block)
 
 
-def _posed_frames(params: dict, models: dict, n: int, block: int) -> Iterator[list[tuple]]:
-    import torch
+def default_hand_models(sides, hand_models: Mapping | None) -> Mapping:
+    """``hand_models``, or the default hand model of each side when None."""
+    if hand_models is not None:
+        return hand_models
+    from hawor.hands import HandModel
 
-    for start in range(0, n, block):
-        posed = {}
-        for side, p in params.items():
-            p = [a[start:start + block] for a in p]
-            ok = np.all([np.isfinite(a).all(1) for a in p], axis=0)
-            verts, joints = [None] * len(ok), [None] * len(ok)
-            if ok.any():
-                with torch.no_grad():
-                    out = models[side](*(torch.as_tensor(a[ok]) for a in p[:3]), transl=torch.as_tensor(p[3][ok]))
-                for k, i in enumerate(np.flatnonzero(ok)):
-                    verts[i], joints[i] = out.vertices[k].double().numpy(), out.joints[k].double().numpy()
-            posed[side] = (verts, joints)
-        for i in range(min(block, n - start)):
-            yield [(posed[side][0][i], posed[side][1][i]) for side in params]
+    return {side: HandModel(side) for side in sides}
+
+
+def _posed_frames(params: dict, models: Mapping, block: int) -> Iterator[list[tuple]]:
+    from hawor.world.assemble import pose_blocks
+
+    blocks = {side: pose_blocks(p, models[side], block) for side, p in params.items()}
+    for posed in zip(*blocks.values()):
+        for i in range(len(posed[0][0])):
+            yield [(None, None) if np.isnan(v[i, 0, 0]) else (v[i], j[i]) for v, j in posed]
 
 
 def cylinder_faces(sides: int) -> np.ndarray:

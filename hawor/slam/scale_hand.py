@@ -1,4 +1,4 @@
-"""Metric scale without Metric3D, anchored on the metric camera-space hands (reference §6.3).
+"""Metric scale without Metric3D, anchored on the metric camera-space hands (this project's weight-free replacement for Metric3D).
 
 The camera-space hands are metric (MANO size and the focal length fix their depth). Scene points seen
 just around a hand's silhouette lie on what the hand touches or hovers over, at nearly the hand's depth,
@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 from scipy.optimize import minimize_scalar
 
+from hawor.geometry import Intrinsics
+
 ARM_REACH_DEPTH_M = 0.55  # HaWoR's 0.4-0.7 m "scene at arm's reach" window, centred
 SCALE_BOUNDS = (1e-4, 1e4)
 
@@ -32,42 +34,41 @@ class ScaleEstimate:
     warnings: list[str] = field(default_factory=list)
 
 
-def hand_joints_camera(hands: Mapping[str, np.ndarray], backend: str = "auto") -> np.ndarray:
+def hand_joints_camera(hands: Mapping[str, np.ndarray], hand_models: Mapping | None = None) -> np.ndarray:
     """(N, 2, 21, 3) camera-frame joints (left, right), metres, NaN where a hand is absent.
 
-    Uses `{h}_joints` when present (hands_camera.npz), else runs the hand model on the parameters.
+    Uses `{h}_joints` when present (hands_camera.npz), else poses the run's `hand_models`
+    ({side: HandModel}; default: the default hand model of each side) on the parameters.
     """
+    from hawor.slam.masks import default_hand_models
+    from hawor.world.assemble import PARAM_NAMES, pose_blocks
+
     sides = ("left", "right")
     n = next(len(hands[k]) for k in hands if k.endswith(("_joints", "_global_orient")))
     out = np.full((n, 2, 21, 3), np.nan)
+    to_pose = [s for s in sides if f"{s}_joints" not in hands and f"{s}_global_orient" in hands]
+    models = default_hand_models(to_pose, hand_models) if to_pose else {}
     for k, side in enumerate(sides):
         if f"{side}_joints" in hands:
             out[:, k] = np.asarray(hands[f"{side}_joints"], np.float64)
-        elif f"{side}_global_orient" in hands:
-            import torch
-
-            from hawor.hands import HandModel
-
-            p = [np.asarray(hands[f"{side}_{name}"], np.float64) for name in ("global_orient", "hand_pose", "betas", "transl")]
-            ok = np.all([np.isfinite(a).all(1) for a in p], axis=0)
-            if ok.any():
-                with torch.no_grad():
-                    j = HandModel(side, backend=backend)(*(torch.as_tensor(a[ok]) for a in p[:3]),
-                                                         transl=torch.as_tensor(p[3][ok])).joints
-                out[ok, k] = j.double().numpy()
+        elif side in to_pose:
+            params = {name: hands[f"{side}_{name}"] for name in PARAM_NAMES}
+            out[:, k] = np.concatenate([j for _, j in pose_blocks(params, models[side])])
     return out
 
 
 def hand_anchored_ratios(T_world_cam: np.ndarray, points_world: np.ndarray, observations, joints_cam: np.ndarray,
-                         hand_masks, K: np.ndarray, ring_fraction: float = 0.35, near_fraction: float = 0.5,
+                         hand_masks, K: np.ndarray, image_size: tuple[int, int], ring_fraction: float = 0.35,
+                         near_fraction: float = 0.5,
                          frames: np.ndarray | None = None) -> list[np.ndarray]:
     """Per frame, the ratios hand-joint depth / unscaled point depth of map points in the ring around
     the hands (dilated silhouette minus silhouette), each point paired with its nearest hand joint.
-    (Weighting the ring's lower half up, as reference §6.3 suggests, biased the scale high on the
+    (Weighting the ring's lower half up, as first tried, biased the scale high on the
     synthetic sequences: below a hand a downward-looking camera sees nearer table.)
 
     T_world_cam: (N, 4, 4) unscaled; points_world: (P, 3) unscaled; observations: per frame (xy (M, 2)
-    pixels, point index (M,)); joints_cam: (N, 2, 21, 3) metres, NaN where absent; hand_masks: HandMasks.
+    pixels, point index (M,)); joints_cam: (N, 2, 21, 3) metres, NaN where absent; hand_masks: HandMasks;
+    K (3, 3) of the full image of image_size (W, H).
     ring_fraction: ring width as a fraction of the hand's image size; near_fraction: points farther
     than this fraction of the hand's image size from every hand joint are ignored.
     """
@@ -82,8 +83,8 @@ def hand_anchored_ratios(T_world_cam: np.ndarray, points_world: np.ndarray, obse
         mask = hand_masks.mask(f)  # at the masks' own resolution; pixels are scaled to it
         if not mask.any():
             continue
-        to_mask = np.array([mask.shape[1], mask.shape[0]]) / (2 * K[:2, 2])
-        uv = joints[:, :2] / joints[:, 2:] * [K[0, 0], K[1, 1]] + K[:2, 2]
+        to_mask = np.array([mask.shape[1], mask.shape[0]]) / np.asarray(image_size, np.float64)
+        uv = Intrinsics.from_K(K, image_size).project(joints)
         extent = float(np.max(np.ptp(uv * to_mask, axis=0))) if len(uv) > 1 else 10.0
         # ring = outside the silhouette, within r pixels of it
         dist = cv2.distanceTransform((~mask).view(np.uint8), cv2.DIST_L2, 3)
@@ -175,7 +176,7 @@ def estimate_hand_scale(T_world_cam: np.ndarray, points_world: np.ndarray, obser
     motion, cond = (float("nan"), 0.0)
     if joints_cam is not None:
         motion, cond = world_motion_scale(T_world_cam, joints_cam)
-        per_frame = hand_anchored_ratios(T_world_cam, points_world, observations, joints_cam, hand_masks, K)
+        per_frame = hand_anchored_ratios(T_world_cam, points_world, observations, joints_cam, hand_masks, K, image_size)
         per_frame = [r for r in per_frame if len(r)]
         count = int(sum(len(r) for r in per_frame))
         if count >= min_points:

@@ -5,7 +5,8 @@ Files (all written atomically):
 - camera_tum.txt: one line per frame, `timestamp tx ty tz qx qy qz qw` (camera-to-world, metres);
 - the official HaWoR layout (`hawor_slam_w_scale_{start}_{end}.npz`): `traj` (N, 7) = [t, qx, qy, qz, qw]
   camera-to-world **unscaled**, `scale`, `tstamp` (K,) keyframe indices, `disps` (K, h, w) float32
-  unscaled keyframe disparity (0 where unknown), `img_focal`, `img_center` (2,) = [W/2, H/2].
+  unscaled keyframe disparity (0 where unknown), `img_focal`, `img_center` (2,) the principal point
+  (W/2, H/2 unless given).
 """
 from __future__ import annotations
 
@@ -85,17 +86,14 @@ class CameraTrajectory:
     def __len__(self) -> int:
         return int(len(self.T_world_cam))
 
-    @property
-    def image_size(self) -> tuple[int, int]:
-        """(W, H) implied by the principal point at the image centre."""
-        return int(round(2 * self.K[0, 2])), int(round(2 * self.K[1, 2]))
-
-    def save(self, folder: str | os.PathLike, fps: float | None = None) -> tuple[Path, Path]:
-        """Write camera.npz and camera_tum.txt into `folder`; returns both paths."""
+    def save(self, folder: str | os.PathLike, fps: float | None = None, run_id: str | None = None) -> tuple[Path, Path]:
+        """Write camera.npz and camera_tum.txt into `folder`; returns both paths. ``run_id``: the run
+        that writes them, stored in camera.npz (docs/outputs.md)."""
         folder = Path(folder)
+        extra = {"run_id": np.str_(run_id)} if run_id is not None else {}
         npz = save_npz_atomic(folder / "camera.npz", T_world_cam=np.asarray(self.T_world_cam, np.float64),
                               K=np.asarray(self.K, np.float64), scale=np.float64(self.scale),
-                              keyframes=np.asarray(self.keyframes, np.int64), method=np.str_(self.method))
+                              keyframes=np.asarray(self.keyframes, np.int64), method=np.str_(self.method), **extra)
         tum = write_text_atomic(folder / "camera_tum.txt", self.to_tum(fps))
         return npz, tum
 
@@ -112,11 +110,10 @@ class CameraTrajectory:
         """Write the official `hawor_slam_w_scale_*.npz` layout (translation unscaled) to `path`."""
         scale = float(self.scale) if self.scale else 1.0
         traj = np.concatenate([self.T_world_cam[:, :3, 3] / scale, _matrix_to_quat_xyzw(self.T_world_cam[:, :3, :3])], 1)
-        w, h = self.image_size
         disps = self.disps if self.disps is not None else np.zeros((len(self.keyframes), 1, 1), np.float32)
         return save_npz_atomic(path, traj=traj.astype(np.float64), scale=np.float64(scale),
                                tstamp=np.asarray(self.keyframes, np.int64), disps=np.asarray(disps, np.float32),
-                               img_focal=np.float64(self.K[0, 0]), img_center=np.array([w / 2, h / 2]))
+                               img_focal=np.float64(self.K[0, 0]), img_center=np.array(self.K[:2, 2], np.float64))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "CameraTrajectory":

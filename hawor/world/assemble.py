@@ -5,14 +5,17 @@ MANO rotates about the wrist joint j0 = transl + J0(beta), so the wrist moves to
 
     global_orient' = R global_orient,    transl' = R (transl + J0(beta)) + t - J0(beta)
 
-(reference §2.11, "rotate about the wrist"). The same rule maps world -> canonical frames in the
+(HaWoR rotates about the wrist, docs/outputs.md). The same rule maps world -> canonical frames in the
 infiller. Finger poses and betas never change.
 """
 from __future__ import annotations
 
+from typing import Iterator, Mapping
+
 import numpy as np
 import torch
 
+from hawor.errors import HaworInternalError
 from hawor.geometry import axis_angle_to_matrix, invert_transform, matrix_to_axis_angle
 from hawor.hands import HandModel
 from hawor.world.sequence import HandSequence
@@ -70,31 +73,49 @@ def wrist_rest(hand_model: HandModel, betas: torch.Tensor) -> torch.Tensor:
         return hand_model.wrist_rest(betas).to(betas.dtype)
 
 
+PARAM_NAMES = ("global_orient", "hand_pose", "betas", "transl")
+
+
+def pose_blocks(params: Mapping[str, np.ndarray], hand_model: HandModel,
+                block: int = 1024) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The one way a hand sequence is posed: a block of frames at a time, so memory stays bounded.
+
+    params: global_orient (N, 3), hand_pose (N, 45), betas (N, 10), transl (N, 3) (axis-angle,
+    metres); frames with a NaN are not posed. Yields, per block of up to ``block`` frames in order,
+    vertices (b, 778, 3) and joints (b, 21, 3) float64 metres in the frame of transl, NaN where not posed.
+    """
+    arrays = [np.asarray(params[k], np.float64) for k in PARAM_NAMES]
+    dtype = hand_model.layer.v_template.dtype
+    for start in range(0, len(arrays[0]), block):
+        p = [a[start:start + block] for a in arrays]
+        ok = np.all([np.isfinite(a).all(1) for a in p], axis=0)
+        vertices = np.full((len(ok), 778, 3), np.nan)
+        joints = np.full((len(ok), 21, 3), np.nan)
+        if ok.any():
+            with torch.no_grad():
+                out = hand_model(*(torch.as_tensor(a[ok], dtype=dtype) for a in p[:3]),
+                                 transl=torch.as_tensor(p[3][ok], dtype=dtype))
+            vertices[ok], joints[ok] = out.vertices.double().numpy(), out.joints.double().numpy()
+        yield vertices, joints
+
+
 def posed_hands(seq: HandSequence, hand_model: HandModel, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Vertices (M, 778, 3) and joints (M, 21, 3) metres at ``frames`` (M,) in the sequence's frame;
     NaN on frames that are not valid."""
     frames = np.asarray(frames, np.int64)
-    vertices = np.full((len(frames), 778, 3), np.nan)
-    joints = np.full((len(frames), 21, 3), np.nan)
-    ok = seq.valid[frames]
-    if ok.any():
-        sel = frames[ok]
-        with torch.no_grad():
-            dtype = hand_model.layer.v_template.dtype
-            out = hand_model(*(torch.as_tensor(getattr(seq, k)[sel], dtype=dtype)
-                               for k in ("global_orient", "hand_pose", "betas")),
-                             transl=torch.as_tensor(seq.transl[sel], dtype=dtype))
-        vertices[ok], joints[ok] = out.vertices.double().numpy(), out.joints.double().numpy()
-    return vertices, joints
+    params = {k: v[frames] for k, v in seq.params().items() if k in PARAM_NAMES}
+    parts = list(pose_blocks(params, hand_model, block=max(len(frames), 1)))
+    if not parts:
+        return np.zeros((0, 778, 3)), np.zeros((0, 21, 3))
+    return parts[0]
 
 
-def hand_joints(seq: HandSequence, hand_model: HandModel, chunk: int = 2048) -> np.ndarray:
+def hand_joints(seq: HandSequence, hand_model: HandModel) -> np.ndarray:
     """21 OpenPose joints (N, 21, 3) metres in the sequence's frame; NaN on invalid frames."""
-    frames = np.arange(len(seq))
-    parts = [posed_hands(seq, hand_model, frames[i:i + chunk])[1] for i in range(0, len(seq), chunk)]
+    parts = [joints for _, joints in pose_blocks(seq.params(), hand_model)]
     return np.concatenate(parts) if parts else np.zeros((0, 21, 3))
 
 
 def _check_length(seq: HandSequence, T: np.ndarray) -> None:
     if len(T) != len(seq):
-        raise ValueError(f"{seq.side} hand has {len(seq)} frames but the camera trajectory has {len(T)} poses")
+        raise HaworInternalError(f"{seq.side} hand has {len(seq)} frames but the camera trajectory has {len(T)} poses")

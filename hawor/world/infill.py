@@ -1,11 +1,11 @@
 """Fill the frames where a hand was not observed: the learned HaWoR infiller, or interpolation.
 
-Learned infilling follows the official scheme (reference §3): windows of at most ``horizon`` frames
+Learned infilling follows the official scheme (docs/outputs.md, Gap filling): windows of at most ``horizon`` frames
 anchored on the nearest earlier frame where every hand is valid, both hands canonicalised to the
 window's first frame, gaps pre-filled by SLERP/linear interpolation, the network predicts the whole
 window and only unobserved entries are replaced; a filled window counts as valid afterwards.
 
-Deliberate fixes (reference §9.8), each documented in docs/outputs.md:
+Deliberate fixes, each documented in docs/outputs.md:
 - a hand that is never observed is not invented: it stays NaN and is not part of the anchor test,
   and its slot in the network input is a copy of the other hand (so one-hand videos work);
 - the last frame is included (windows end at N, not N - 1);
@@ -43,7 +43,8 @@ FILL_ORDER = ("right", "left")  # official processing order
 WEIGHTS_KEY = "transformer_encoder_state_dict"
 
 
-def load_infiller(path: str | Path, config: InfillerConfig | None = None) -> MotionInfiller:
+def load_infiller(path: str | Path, config: InfillerConfig | None = None,
+                  device: str | torch.device = "cpu") -> MotionInfiller:
     """Build the infiller and load ``infiller.pt`` (weights under ``transformer_encoder_state_dict``).
 
     Without ``config`` the sizes are read from the tensor shapes (the released file gives the
@@ -60,7 +61,7 @@ def load_infiller(path: str | Path, config: InfillerConfig | None = None) -> Mot
                                   "official infiller.pt (--infiller_weight).") from exc
     model = MotionInfiller(config)
     load_state_dict_strict(model, state, source=str(path))
-    return model.eval()
+    return model.to(device).eval()
 
 
 def fill_hands(hands: dict[str, HandSequence], hand_models: dict[str, HandModel],
@@ -105,6 +106,7 @@ class _InfillState:
         self.infilled = {s: hands[s].infilled.copy() for s in self.present}
         param = next(iter(network.parameters()), None)
         self.dtype = param.dtype if param is not None else torch.float64
+        self.device = param.device if param is not None else torch.device("cpu")
 
     def anchors(self, side: str) -> np.ndarray:
         """Frames where every present hand is valid (or, if there are none, where ``side`` is)."""
@@ -157,9 +159,10 @@ class _InfillState:
         src = torch.cat([src, src[-1:].expand(pad, -1)]) if pad else src
         visible = torch.cat([visible, visible.new_ones(pad)]) if pad else visible
         with torch.no_grad():
-            out = self.network(src[:, None].to(self.dtype), visible[:, None, None].to(self.dtype),
+            visible = visible.to(self.device)
+            out = self.network(src[:, None].to(self.device, self.dtype), visible[:, None, None].to(self.dtype),
                                observed_attention_mask(visible[:, None]))
-        return out[:t, 0].double()
+        return out[:t, 0].double().cpu()
 
     def result(self, side: str) -> HandSequence:
         seq = self.hands[side]

@@ -52,6 +52,7 @@ from hawor.data.synthetic.appearance import ForearmStub, skin_colors, skin_tone
 from hawor.data.synthetic.camera import CameraPath, head_camera_path
 from hawor.data.synthetic.motion import HandMotion, HandRig, hand_motion
 from hawor.data.synthetic.scene import Scene, make_scene
+from hawor.data.manifest import estimate_focal
 from hawor.data.synthetic.truth import hand_boxes, manifest_samples, project, write_manifest, write_truth
 from hawor.errors import HaworInputError
 from hawor.hands import HAND_SIDES, HandModel
@@ -112,8 +113,8 @@ def _hand_model(side: str, backend: str) -> HandModel:
 
 
 def default_focal(width: int, height: int) -> float:
-    """600 px at 640x480, scaled with the long side."""
-    return 600.0 * max(width, height) / 640.0
+    """600 px at 640x480, scaled with the long side (the rule training assumes for samples without img_focal)."""
+    return estimate_focal(width, height)
 
 
 def _check(num_frames, width, height, fps, focal, outputs) -> None:

@@ -4,7 +4,7 @@ net (encoders, ConvGRU update operator, graph aggregation, convex upsampling) ->
 pyramid) -> factor_graph (edges, masked confidences) + ba (dense Schur-complement BA) -> motion_filter,
 frontend, backend, filler -> slam.run_droid_slam (the whole loop, a CameraTrajectory up to scale).
 """
-from .net import DroidNet, DroidNetConfig
+from hawor.models.droid import DroidNet, DroidNetConfig
 from .slam import DroidSlam, DroidSlamConfig, run_droid_slam, working_size
 from .weights import convert_droid_state_dict, load_droid_net, load_droid_state_dict
 

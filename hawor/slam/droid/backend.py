@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .factor_graph import FactorGraph
-from .net import DroidNet
+from hawor.models.droid import DroidNet
 from .video import DepthVideo
 
 

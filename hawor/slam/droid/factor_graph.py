@@ -10,7 +10,7 @@ import torch
 
 from .ba import bundle_adjust
 from .corr import CorrBlock, correlation_pyramid, lookup_pyramid
-from .net import UpdateModule, upsample_disp
+from hawor.models.droid import UpdateModule, upsample_disp
 from .projective import coords_grid
 from .video import DepthVideo
 

@@ -8,7 +8,7 @@ import torch
 
 from .factor_graph import FactorGraph
 from .lie import se3_exp, se3_inv, se3_log, se3_mul
-from .net import DroidNet
+from hawor.models.droid import DroidNet
 from .video import DepthVideo
 
 

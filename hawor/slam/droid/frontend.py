@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import torch
 
 from .factor_graph import FactorGraph
-from .net import DroidNet
+from hawor.models.droid import DroidNet
 from .video import DepthVideo
 
 
 @dataclass(frozen=True)
 class FrontendConfig:
-    """HaWoR's numbers (reference 2.6, 2.11); thresholds in grid pixels."""
+    """HaWoR's numbers (as its released SLAM settings); thresholds in grid pixels."""
 
     max_factors: int = 48
     max_age: int = 25

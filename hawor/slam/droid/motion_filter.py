@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from .corr import CorrBlock
-from .net import DroidNet
+from hawor.models.droid import DroidNet
 from .projective import coords_grid
 from .video import DepthVideo
 

@@ -19,6 +19,7 @@ import torch
 import torchvision.transforms.functional as TF
 
 from hawor.errors import HaworInputError
+from hawor.geometry import Intrinsics
 from hawor.slam.trajectory import CameraTrajectory
 
 from .backend import BackendConfig, run_backend
@@ -26,7 +27,7 @@ from .filler import fill_trajectory
 from .frontend import Frontend, FrontendConfig
 from .lie import se3_inv, se3_to_matrix
 from .motion_filter import MotionFilter
-from .net import DroidNet
+from hawor.models.droid import DroidNet
 from .video import DepthVideo
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DroidSlamConfig:
-    """HaWoR's settings (reference 2.11). ``target_pixels`` fixes the working size (384*512 area)."""
+    """HaWoR's released settings. ``target_pixels`` fixes the working size (384*512 area)."""
 
     target_pixels: int = 384 * 512
     filter_thresh: float = 2.4
@@ -186,8 +187,8 @@ def run_droid_slam(frames, K: np.ndarray, hand_masks=None, *, net: DroidNet | No
         if t == 0:
             (w1, h1), (W, H) = source.resize_to, source.crop_to
             h0, w0 = source.size_hw
-            scale = np.array([w1 / w0, h1 / h0, w1 / w0, h1 / h0])
-            intr = torch.tensor([K[0, 0], K[1, 1], K[0, 2], K[1, 2]] * scale, dtype=torch.float32, device=device)
+            work = Intrinsics.from_K(K, (w0, h0)).scaled((w1, h1))
+            intr = torch.tensor([work.fx, work.fy, work.cx, work.cy], dtype=torch.float32, device=device)
             slam = DroidSlam(net, (H, W), intr, config, device)
         if masks is not None:
             if t >= len(masks):

@@ -3,7 +3,8 @@
 The module tree reproduces the official checkpoint's key layout (`depth_model.encoder.*`,
 `depth_model.decoder.*`, ViT blocks as `blocks.0.<i>`), so `metric_depth_vit_large_800k.pth`
 loads strictly. Every size comes from `Metric3DConfig`; `Metric3DConfig()` is the ViT-Large
-model HaWoR uses and `Metric3DConfig.from_dict` reads a compat fixture's reduced config.
+model HaWoR uses, `Metric3DConfig.from_dict` reads a compat fixture's reduced config and
+`Metric3DConfig.from_state_dict` reads the sizes a checkpoint's tensors imply (any ViT width and depth).
 
 Input: a normalised image batch (B, 3, H, W) with H, W multiples of 28 (616 x 1064 for the
 released model). Output depth is in canonical metres (a camera with focal 1000 px); see
@@ -12,7 +13,7 @@ released model). Output depth is in canonical metres (a camera with focal 1000 p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -22,6 +23,11 @@ from timm.models.vision_transformer import Block
 from torch import nn
 
 from hawor.errors import HaworInputError
+from hawor.models.upsampling import convex_upsample
+
+_ENC, _DEC = "depth_model.encoder.", "depth_model.decoder."
+# Every released Metric3D ViT (v2-S, v2-L, v2-g) has 64-wide attention heads; shapes do not show the count.
+HEAD_WIDTH = 64
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,35 @@ class Metric3DConfig:
             decoder_eps=dec["layernorm2d_eps"], upsample_factor=factor, input_size=input_size,
             canonical_focal=pipe.get("canonical_focal", 1000.0),
         )
+
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, torch.Tensor], base: "Metric3DConfig | None" = None) -> "Metric3DConfig":
+        """The sizes a state dict (official key names) was saved with; the rest from ``base`` (default ViT-L).
+
+        Widths, depth, register tokens, patch and pre-training size, channels, bins and GRU width are
+        read from tensor shapes; the head count is ``embed_dim // 64`` (at least 1). Raises
+        HaworInputError naming the missing key when the dict is not a Metric3D ViT state dict.
+        """
+        def shape(key: str) -> tuple[int, ...]:
+            if key not in state:
+                raise HaworInputError(f"Metric3D weights: no '{key}' tensor; not a Metric3D v2 ViT checkpoint.")
+            return tuple(state[key].shape)
+
+        embed_dim, patch = shape(_ENC + "cls_token")[-1], shape(_ENC + "patch_embed.proj.weight")[-1]
+        depth = len({k.split(".")[4] for k in state if k.startswith(_ENC + "blocks.0.")})
+        grid = math.isqrt(shape(_ENC + "pos_embed")[1] - 1)
+        f0, f1 = shape(_DEC + "token2feature.read_0.sample.0.weight")[0], shape(_DEC + "token2feature.read_1.sample.weight")[1]
+        d1 = shape(_DEC + "depth_regressor.0.weight")[1]
+        hidden = shape(_DEC + "update_block.gru08.convz.weight")[0]
+        factor = math.isqrt(shape(_DEC + "update_block.mask.2.weight")[0] // 9)
+        return replace(
+            base or cls(), patch_size=patch, embed_dim=embed_dim, depth=depth,
+            num_heads=max(1, embed_dim // HEAD_WIDTH), mlp_hidden=shape(_ENC + "blocks.0.0.mlp.fc1.weight")[0],
+            num_register_tokens=shape(_ENC + "register_tokens")[1], pretrain_img_size=grid * patch,
+            feature_channels=(f0, f1, embed_dim, embed_dim), decoder_channels=(d1 // 2, d1, f1, embed_dim, embed_dim),
+            hidden_channels=(hidden,) * 4, num_depth_bins=shape(_DEC + "depth_regressor.2.weight")[0],
+            normal_head_width=shape(_DEC + "normal_predictor.0.weight")[0], upsample_factor=factor)
 
 
 @dataclass
@@ -399,19 +434,6 @@ class MultiLevelUpdate(nn.Module):
         delta = self.flow_head(h4)
         mask = 0.25 * self.mask(h4)
         return [h4, h7, h14], delta, mask
-
-
-def convex_upsample(x: torch.Tensor, mask: torch.Tensor, factor: int) -> torch.Tensor:
-    """(B, C, h, w) -> (B, C, f*h, f*w): softmax-weighted 3x3 neighbourhoods.
-
-    mask (B, 9*f*f, h, w) is viewed as (9, f, f) with the neighbour index k slowest; k runs
-    row-major over (dy, dx) as in F.unfold with zero padding.
-    """
-    b, c, h, w = x.shape
-    weights = mask.view(b, 1, 9, factor, factor, h, w).softmax(dim=2)
-    neighbours = F.unfold(x, 3, padding=1).view(b, c, 9, 1, 1, h, w)
-    up = (weights * neighbours).sum(dim=2)
-    return up.permute(0, 1, 4, 2, 5, 3).reshape(b, c, factor * h, factor * w)
 
 
 class RAFTDepthNormalDecoder(nn.Module):

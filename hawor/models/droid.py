@@ -1,7 +1,9 @@
 """DROID-SLAM network: feature/context encoders, ConvGRU update operator, graph aggregation.
 
 Module and parameter names follow the official ``droid.pth`` after its loader's conversion
-(see ``weights.py``), so ``DroidNet().load_state_dict`` takes the converted file strictly.
+(``hawor.slam.droid.weights``), so ``DroidNet().load_state_dict`` takes the converted file strictly.
+``DroidNetConfig()`` is the released network; ``DroidNetConfig.from_state_dict`` reads the widths a
+converted state dict was saved with (tests build tiny ones).
 Tensors carry DROID's batch convention: (B, N, C, h, w) per frame, (B, E, C, h, w) per edge.
 """
 from __future__ import annotations
@@ -12,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hawor.models.upsampling import convex_upsample
+
 # ImageNet statistics as the official float32 constants (float64 runs use their rounded values).
 IMAGE_MEAN_RGB = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float32)
 IMAGE_STD_RGB = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float32)
@@ -19,7 +23,7 @@ IMAGE_STD_RGB = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float32)
 
 @dataclass(frozen=True)
 class DroidNetConfig:
-    """Sizes of DroidNet; the official network has exactly these (no size options)."""
+    """Sizes of DroidNet; the defaults are the released network (which has no size options)."""
 
     encoder_width: int = 32
     fnet_dim: int = 128
@@ -45,6 +49,28 @@ class DroidNetConfig:
         if a.get("corr_planes", out.corr_planes) != out.corr_planes:
             raise ValueError(f"corr_planes {a['corr_planes']} != {out.corr_levels} levels x "
                              f"(2*{out.corr_radius}+1)^2 of the official network")
+        return out
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> "DroidNetConfig":
+        """The widths of a converted state dict (``module.`` dropped); levels, radius and stride as released.
+
+        Raises ValueError naming the key when a tensor is missing or the correlation input or
+        upsampling mask does not fit 4 levels of radius 3 and stride 8.
+        """
+        def shape(key: str) -> tuple[int, ...]:
+            if key not in state:
+                raise ValueError(f"no '{key}' tensor: not a DROID-SLAM network state dict")
+            return tuple(state[key].shape)
+
+        out = cls(encoder_width=shape("fnet.conv1.weight")[0], fnet_dim=shape("fnet.conv2.weight")[0],
+                  cnet_dim=shape("cnet.conv2.weight")[0], hidden_dim=shape("update.gru.w.weight")[0])
+        if shape("update.corr_encoder.0.weight")[1] != out.corr_planes:
+            raise ValueError(f"update.corr_encoder.0.weight reads {shape('update.corr_encoder.0.weight')[1]} "
+                             f"correlation planes, DROID uses {out.corr_planes}")
+        if shape("update.agg.upmask.0.weight")[0] != 9 * out.upsample_factor ** 2:
+            raise ValueError(f"update.agg.upmask.0.weight has {shape('update.agg.upmask.0.weight')[0]} channels, "
+                             f"DROID's stride-{out.upsample_factor} upsampling needs {9 * out.upsample_factor ** 2}")
         return out
 
 
@@ -190,16 +216,10 @@ class UpdateModule(nn.Module):
 
 
 def upsample_disp(disp: torch.Tensor, mask: torch.Tensor, factor: int = 8) -> torch.Tensor:
-    """Convex upsampling: disp (B, U, h, w), mask (B, U, 9*f*f, h, w) -> (B, U, f*h, f*w).
-
-    Mask channel k*f*f + a*f + c weights 3x3 neighbour k (row-major) of coarse pixel (y, x) for the
-    fine pixel (f*y + a, f*x + c); softmax over k; zero padding; disparity is not rescaled.
-    """
+    """Convex upsampling of keyframe disparities: disp (B, U, h, w), mask (B, U, 9*f*f, h, w) -> (B, U, f*h, f*w)."""
     b, u, h, w = disp.shape
-    m = torch.softmax(mask.reshape(b * u, 9, factor, factor, h, w), dim=1)
-    nb = F.unfold(disp.reshape(b * u, 1, h, w), 3, padding=1).reshape(b * u, 9, 1, 1, h, w)
-    up = (m * nb).sum(1)  # (BU, f, f, h, w)
-    return up.permute(0, 3, 1, 4, 2).reshape(b, u, factor * h, factor * w)
+    up = convex_upsample(disp.reshape(b * u, 1, h, w), mask.reshape(b * u, -1, h, w), factor)
+    return up.reshape(b, u, factor * h, factor * w)
 
 
 class DroidNet(nn.Module):
