@@ -16,54 +16,18 @@ from pathlib import Path
 
 import hawor  # noqa: F401  (offline defaults before any third-party import)
 from hawor.errors import HaworInputError
-from hawor.weights import weight_path
-
-CHOICES = ("auto", "learned", "embedded")
-
+from hawor.cli import add_run_options, run_options_dict
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     official = p.add_argument_group("official flags")
     official.add_argument("--video_path", default="example/video_0.mp4", help="input video file")
-    official.add_argument("--vis_mode", default="world", choices=("world", "cam", "both"),
-                          help="which video to render: world view, camera view (hands over the frames) or both")
-    official.add_argument("--img_focal", type=float, default=None, help="focal length in pixels (default 600)")
-    official.add_argument("--checkpoint", default=None,
-                          help=f"HaWoR regressor checkpoint (default {weight_path('regressor')})")
-    official.add_argument("--infiller_weight", default=None,
-                          help=f"motion infiller weights (default {weight_path('infiller')})")
     official.add_argument("--input_type", default="file", choices=("file",), help="only video files are supported")
-    extra = p.add_argument_group("extras")
+    add_run_options(p, official)
+    extra = p.add_argument_group("output and evaluation")
     extra.add_argument("--output_dir", default=None, help="parent folder of the result folder (default: beside the video)")
-    extra.add_argument("--device", default=None,
-                       help="torch device of every network: auto (a GPU when visible), cpu, cuda or cuda:N "
-                            "(asking for a missing GPU is an error)")
-    extra.add_argument("--img_center", type=float, nargs=2, default=None, metavar=("CX", "CY"),
-                       help="principal point in pixels (default: the image centre)")
-    for stage, what in (("detector", "hand detection: YOLO detector.pt | embedded landmark models"),
-                        ("hands", "camera-space hands: HaWoR regressor | keypoint fit"),
-                        ("camera", "camera trajectory: DROID-SLAM | classical SfM"),
-                        ("scale", "metric scale: Metric3D | hand-anchored"),
-                        ("infiller", "gap filling: motion infiller | interpolation")):
-        extra.add_argument(f"--{stage}", default="auto", choices=CHOICES, help=f"{what} (default auto)")
-    extra.add_argument("--detector_weight", default=None, help=f"YOLO hand detector (default {weight_path('detector')})")
-    extra.add_argument("--hand_model", default="auto", choices=("auto", "mano", "open"),
-                       help="hand model: MANO files when present (auto), or the open MANO-format hand")
-    extra.add_argument("--start", type=int, default=0, help="first frame to use")
-    extra.add_argument("--end", type=int, default=None, help="frame to stop before (exclusive)")
-    extra.add_argument("--max_frames", type=int, default=None, help="use at most this many frames")
-    extra.add_argument("--fps", type=float, default=None,
-                       help="resample to this frame rate (the official demo uses 30); default: keep the video's rate")
-    extra.add_argument("--max_gap", type=int, default=None,
-                       help="longest gap (frames) to fill; default 30 for interpolation, any for the infiller; -1: any")
-    extra.add_argument("--no_vis", action="store_true", help="write the result files only, no video")
-    extra.add_argument("--render_backend", default="auto", choices=("auto", "egl", "numpy"),
-                       help="offscreen renderer (auto: EGL, else the numpy rasteriser)")
-    extra.add_argument("--export", nargs="*", default=[], choices=("rerun", "ply", "obj"),
-                       help="also write a rerun recording (hands.rrd) and/or per-frame meshes")
     extra.add_argument("--ground_truth", default=None,
                        help="ground-truth npz to evaluate against (default: <video name>_gt.npz beside the video)")
-    extra.add_argument("--force", action="store_true", help="recompute every stage instead of reusing the cache")
     return p
 
 
@@ -72,15 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from hawor.pipeline import RunOptions, run
 
     try:
-        options = RunOptions(
-            output_dir=args.output_dir, img_focal=args.img_focal, img_center=args.img_center,
-            checkpoint=args.checkpoint, scale=args.scale,
-            infiller_weight=args.infiller_weight, detector_weight=args.detector_weight, device=args.device,
-            detector=args.detector, hands=args.hands, camera=args.camera, infiller=args.infiller,
-            hand_model=args.hand_model, start=args.start, end=args.end, max_frames=args.max_frames, fps=args.fps,
-            max_gap=args.max_gap, vis_mode="none" if args.no_vis else args.vis_mode,
-            render_backend=args.render_backend, exports=tuple(args.export), force=args.force,
-            ground_truth=args.ground_truth)
+        options = RunOptions(**run_options_dict(args))  # output_dir and ground_truth included
         result = run(Path(args.video_path), options)
     except HaworInputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -17,5 +17,6 @@ setup(
     package_data={"hawor": ["configs/*.yaml", "assets/*"]},
     python_requires=">=3.10,<3.13",
     install_requires=requirements,
+    extras_require={"ray": ["ray>=2.9,<3"]},  # python -m hawor batch --ray; docs/batch.md
     entry_points={"console_scripts": ["hawor=hawor.__main__:main"]},
 )

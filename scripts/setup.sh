@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent set-up: a virtual environment with the pinned stack, this package in editable mode,
+# Idempotent set-up: a virtual environment with the pinned stack, this package in editable mode (with Ray),
 # and the embedded assets (generated open hand model, MediaPipe landmark models from PyPI).
 # Re-running is fast: the install is skipped while requirements.txt and setup.py are unchanged.
 set -euo pipefail
@@ -12,7 +12,8 @@ if [ ! -f "$stamp" ]; then
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   echo "[setup] installing requirements into $VENV (first run: a few minutes)" >&2
   "$VENV/bin/python" -m pip install -q -r requirements.txt
-  "$VENV/bin/python" -m pip install -q --no-deps -e .
+  # the [ray] extra too, so that the test suite runs the Ray batch tests (users may leave it out)
+  "$VENV/bin/python" -m pip install -q -e ".[ray]"
   rm -f "$VENV"/.hawor-installed-*
   touch "$stamp"
 fi

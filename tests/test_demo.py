@@ -170,7 +170,7 @@ def test_python_api_with_a_forced_tiny_regressor(first_run, clip):
     _, folder = first_run
     torch.manual_seed(0)
     regressor = HandRegressor(HaworRegressor(HaworConfig.tiny()), device="cpu")
-    result = run(clip, regressor=regressor, hands="learned", img_focal=300, output_dir=folder.parent,
+    result = run(clip, regressor_model=regressor, hands="learned", img_focal=300, output_dir=folder.parent,
                  vis_mode="none", ground_truth=None)
     stages = result.summary["stages"]
     assert stages["detection"]["cached"] and stages["hands"]["backend"] == "regressor"

@@ -31,11 +31,13 @@ from hawor.pipeline.plan import plan_for_run
 from hawor.geometry import Intrinsics
 from hawor.slam.trajectory import CameraTrajectory
 from hawor.vis.exports import EXPORT_FORMATS, export_meshes, export_rerun
+from hawor.vis.gltf import export_glb
 from hawor.vis.views import CameraView, WorldView, write_video
 from hawor.world.sequence import HandSequence
 
 VIS_MODES = ("world", "cam", "both", "none")
 GROUND_TRUTH_SUFFIXES = ("_gt.npz", ".gt.npz", "_ground_truth.npz")
+PARQUET_NAME = "result.parquet"
 RESULT_FILES = ("hands_world.npz", "hands_camera.npz", "camera.npz", "camera_tum.txt", "tracks.npz")
 
 
@@ -110,15 +112,17 @@ def result_folder(video: Path, output_dir: str | Path | None) -> Path:
     return (Path(output_dir) if output_dir is not None else video.parent) / name
 
 
-def run(video: str | Path, options: RunOptions | None = None, *, regressor=None, infiller=None, **kwargs) -> Result:
+def run(video: str | Path, options: RunOptions | None = None, *, regressor_model=None, infiller_model=None,
+        **kwargs) -> Result:
     """Run every stage on ``video`` and write the result folder; returns the :class:`Result`.
 
-    ``options`` or keyword arguments (the fields of :class:`RunOptions`); ``regressor`` (a
-    :class:`hawor.estimation.regressor.HandRegressor`) and ``infiller`` (a
+    ``options`` or keyword arguments (the fields of :class:`RunOptions`, e.g. ``infiller="embedded"``);
+    ``regressor_model`` (a :class:`hawor.estimation.regressor.HandRegressor`) and ``infiller_model`` (a
     :class:`hawor.models.infiller.MotionInfiller`) replace the weight files with ready objects.
     Raises HaworInputError, before anything is written, when the video cannot be used.
     """
     options = options or RunOptions(**kwargs)
+    regressor, infiller = regressor_model, infiller_model
     video = Path(video)
     if video.is_dir():
         raise HaworInputError(f"video {video}: is a folder, not a video file. Pass a video file (--video_path); "
@@ -208,9 +212,13 @@ def _run(video: Path, source: FrameSource, folder: Path, options: RunOptions, re
     result.summary["warnings"] += [f"cache: {message}" for message in cache.discarded]
     result.summary.update(device=plan.device, plan=plan.as_dict(), intrinsics=intrinsics.as_dict())
     written = [*RESULT_FILES, *(f"{r.name}.mp4" for r in records if r.name.startswith("vis_")),
-               *(["hands.rrd"] if "rerun" in outputs else [])]
+               *(["hands.rrd"] if "rerun" in outputs else []), *(["hands.glb"] if "glb" in outputs else [])]
     # written last: a folder whose summary.json is missing or disagrees with its files is incomplete
     result.summary.update(run_id=run_id, files=file_checksums(folder, written))
+    if "parquet" in options.exports:
+        from hawor.pipeline.parquet import write_result_parquet  # it imports this module
+
+        write_result_parquet(result, folder / PARQUET_NAME, episode_id=folder.name, video=str(video))
     write_json_atomic(folder / "summary.json", result.summary)
     return result
 
@@ -265,6 +273,11 @@ def _export(result: Result, options: RunOptions, models: dict[str, HandModel]) -
         if fmt in options.exports:
             count = export_meshes(result.folder / f"meshes_{fmt}", result.hands_world, models, fmt)
             outputs[fmt] = f"{count} files in {result.folder / f'meshes_{fmt}'}"
+    if "glb" in options.exports:
+        outputs["glb"] = str(export_glb(result.folder / "hands.glb", result.hands_world, models,
+                                        result.camera.T_world_cam, result.camera.K, result.image_size, result.fps))
+    if "parquet" in options.exports:  # written once the summary exists (the row carries it): see _run
+        outputs["parquet"] = str(result.folder / PARQUET_NAME)
     return outputs
 
 
@@ -353,9 +366,16 @@ def check_result_folder(folder: Path) -> dict:
     return summary
 
 
-def load_result(folder: str | Path) -> Result:
-    """Read a complete result folder written by :func:`run` (refused when incomplete or mixed)."""
+def load_result(folder: str | Path, episode_id: str | None = None) -> Result:
+    """Read a complete result folder written by :func:`run` (refused when incomplete or mixed), or a
+    Parquet export: a ``.parquet`` file or a folder of them (``python -m hawor batch``'s OUT/dataset),
+    where ``episode_id`` picks the row."""
     folder = Path(folder)
+    if folder.suffix == ".parquet" or (folder.is_dir() and not (folder / "hands_world.npz").exists()
+                                       and any(folder.glob("*.parquet"))):
+        from hawor.pipeline.parquet import read_result_parquet  # it imports this module
+
+        return read_result_parquet(folder, episode_id)
     summary = check_result_folder(folder)
     loaded = {}
     for frame in ("world", "camera"):

@@ -1,4 +1,6 @@
-"""Exports of a result: a rerun recording (.rrd) and per-frame hand meshes (.ply / .obj), world frame."""
+"""Exports of a result: a rerun recording (.rrd) and per-frame hand meshes (.ply / .obj), world frame.
+
+The animated GLB is :mod:`hawor.vis.gltf`, the Parquet row :mod:`hawor.pipeline.parquet`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +14,7 @@ from hawor.vis.objects import HAND_COLORS
 from hawor.vis.views import hand_meshes_per_frame
 from hawor.world.sequence import HandSequence
 
-EXPORT_FORMATS = ("rerun", "ply", "obj")
+EXPORT_FORMATS = ("rerun", "ply", "obj", "parquet", "glb")
 
 
 def export_rerun(path: str | Path, hands: dict[str, HandSequence], models: dict[str, HandModel],
