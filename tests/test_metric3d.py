@@ -10,7 +10,7 @@ from hawor.compat.verify import compare
 from hawor.models.metric3d import Metric3D, Metric3DConfig
 from hawor.models.upsampling import convex_upsample
 from hawor.depth.predictor import Metric3DPredictor
-from hawor.depth.weights import load_metric3d
+from hawor.depth.loading import load_metric3d
 from hawor.errors import HaworInputError
 from hawor.models.checkpoint import CheckpointMismatchError
 

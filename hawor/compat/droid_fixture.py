@@ -12,7 +12,7 @@ import torch
 
 from hawor.slam.droid.corr import correlation_pyramid
 from hawor.models.droid import DroidNet, DroidNetConfig, upsample_disp
-from hawor.slam.droid.weights import load_droid_state_dict
+from hawor.slam.droid.loading import load_droid_state_dict
 
 
 def _parts(fixture_dir: Path) -> list[Path]:

@@ -7,13 +7,13 @@ import torch
 
 from hawor.models.metric3d import Metric3D
 from hawor.depth.preprocess import postprocess_depth, preprocess_image
-from hawor.depth.weights import load_metric3d
+from hawor.depth.loading import load_metric3d
 
 
 class Metric3DPredictor:
     """Frame -> metric depth, as HaWoR's `Metric3D.__call__` (batch 1, no autocast).
 
-    model: a Metric3D (see `hawor.depth.weights.load_metric3d`); it is run in its own dtype
+    model: a Metric3D (see `hawor.depth.loading.load_metric3d`); it is run in its own dtype
     and device, at `model.cfg.input_size`.
     """
 
@@ -23,7 +23,7 @@ class Metric3DPredictor:
 
     @classmethod
     def from_weights(cls, path=None, device: str | torch.device = "cpu") -> "Metric3DPredictor":
-        """ViT-Large with the official weights (`hawor.depth.weights.load_metric3d`)."""
+        """ViT-Large with the official weights (`hawor.depth.loading.load_metric3d`)."""
         return cls(load_metric3d(path, device=device))
 
     @torch.no_grad()

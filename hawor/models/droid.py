@@ -1,7 +1,7 @@
 """DROID-SLAM network: feature/context encoders, ConvGRU update operator, graph aggregation.
 
 Module and parameter names follow the official ``droid.pth`` after its loader's conversion
-(``hawor.slam.droid.weights``), so ``DroidNet().load_state_dict`` takes the converted file strictly.
+(``hawor.slam.droid.loading``), so ``DroidNet().load_state_dict`` takes the converted file strictly.
 ``DroidNetConfig()`` is the released network; ``DroidNetConfig.from_state_dict`` reads the widths a
 converted state dict was saved with (tests build tiny ones).
 Tensors carry DROID's batch convention: (B, N, C, h, w) per frame, (B, E, C, h, w) per edge.

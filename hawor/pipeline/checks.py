@@ -87,7 +87,7 @@ def check_infiller(path: Path | None) -> FileCheck:
 
 def check_droid(path: Path | None) -> FileCheck:
     def load(p: Path) -> str:
-        from hawor.slam.droid.weights import load_droid_net
+        from hawor.slam.droid.loading import load_droid_net
 
         net = dry_load(load_droid_net, p, device="meta")
         return f"{sum(t.numel() for t in net.state_dict().values()) / 1e6:.1f} M values"
@@ -96,7 +96,7 @@ def check_droid(path: Path | None) -> FileCheck:
 
 def check_metric3d(path: Path | None) -> FileCheck:
     def load(p: Path) -> str:
-        from hawor.depth.weights import load_metric3d
+        from hawor.depth.loading import load_metric3d
 
         model = dry_load(load_metric3d, p, device="meta")
         return f"{sum(t.numel() for t in model.state_dict().values()) / 1e6:.0f} M values"

@@ -69,7 +69,7 @@ class PlanRequest:
     def paths(self) -> dict[str, Path | None]:
         """Every weight file the request may read."""
         from hawor.configs import find_model_config
-        from hawor.depth.weights import find_metric3d_weights, metric3d_candidates
+        from hawor.depth.loading import find_metric3d_weights, metric3d_candidates
 
         regressor = Path(self.checkpoint) if self.checkpoint is not None else weight_path("regressor")
         return {

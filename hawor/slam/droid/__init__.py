@@ -6,7 +6,7 @@ frontend, backend, filler -> slam.run_droid_slam (the whole loop, a CameraTrajec
 """
 from hawor.models.droid import DroidNet, DroidNetConfig
 from .slam import DroidSlam, DroidSlamConfig, run_droid_slam, working_size
-from .weights import convert_droid_state_dict, load_droid_net, load_droid_state_dict
+from .loading import convert_droid_state_dict, load_droid_net, load_droid_state_dict
 
 __all__ = ["DroidNet", "DroidNetConfig", "DroidSlam", "DroidSlamConfig", "run_droid_slam", "working_size",
            "convert_droid_state_dict", "load_droid_net", "load_droid_state_dict"]

@@ -171,7 +171,7 @@ def run_droid_slam(frames, K: np.ndarray, hand_masks=None, *, net: DroidNet | No
     """
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if net is None:
-        from .weights import load_droid_net
+        from .loading import load_droid_net
 
         net = load_droid_net(weights, device=device)
     net = net.to(device).eval()
