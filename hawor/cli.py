@@ -54,6 +54,9 @@ def add_run_options(parser: argparse.ArgumentParser, official: argparse._Argumen
     extra.add_argument("--no_vis", action="store_true", help="write the result files only, no video")
     extra.add_argument("--render_backend", default="auto", choices=("auto", "egl", "numpy"),
                        help="offscreen renderer (auto: EGL, else the numpy rasteriser)")
+    extra.add_argument("--world_view", default="follow", choices=("follow", "overview"),
+                       help="world-view camera: follow the wearer (behind and above the head, smoothed, recent "
+                            "path; default) or one overview of the whole trajectory")
     extra.add_argument("--export", nargs="*", default=[], choices=EXPORT_FORMATS,
                        help="also write a rerun recording (hands.rrd), per-frame meshes, a one-row Parquet "
                             "table (result.parquet) and/or an animated glTF (hands.glb)")

@@ -40,3 +40,31 @@ def test_duplicate_frames_keep_the_most_confident():
     assert left.frame_indices.tolist() == list(range(8))
     assert left.scores[3:5].tolist() == [0.8, 0.8]
     assert any("duplicate" in n for n in notes)
+
+
+def test_a_lone_hand_votes_by_its_image_position_given_the_width():
+    # Fingers cut by the border: the classifier is unsure and wrong (0.4 for a right hand), the hand is
+    # at the right of a 640 px image.
+    tracks, notes = merge_tracks(_track("a", range(10), 500, 0.4), image_width=640)
+    assert len(tracks["right"]) == 10 and "overruled" in notes[0]
+    tracks, _ = merge_tracks(_track("a", range(10), 500, 0.4))
+    assert len(tracks["left"]) == 10  # without the width the classifier decides, as before
+
+
+def test_one_frame_beside_a_stray_duplicate_does_not_outvote_a_long_track():
+    # "a" (a sure right hand, 20 frames) shares one frame with a stray detection further right.
+    dets = _track("a", range(20), 300, 0.95) + _track("stray", [5], 500, 0.5)
+    tracks, _ = merge_tracks(dets, image_width=640)
+    assert tracks["right"].frame_indices.tolist() == list(range(20))
+
+
+def test_a_lone_hand_in_the_middle_is_named_by_its_lean():
+    # Centred in the image, classifier unsure: fingers leaning up-left (forearm from the lower right)
+    # make it the right hand, leaning up-right the left hand.
+    for lean, side in ((-40.0, "right"), (40.0, "left")):
+        keypoints = np.zeros((21, 2))
+        keypoints[0], keypoints[9] = [320.0, 300.0], [320.0 + lean, 200.0]
+        dets = [Detection("a", f, np.array([280.0, 180.0, 360.0, 320.0]), 0.9, 0.5, keypoints_2d=keypoints)
+                for f in range(10)]
+        tracks, _ = merge_tracks(dets, image_width=640)
+        assert len(tracks[side]) == 10

@@ -153,3 +153,24 @@ def roi_bounds(rect) -> np.ndarray:
     affine = roi_to_image_affine(rect, 1)
     pts = corners @ affine[:, :2].T + affine[:, 2]
     return np.concatenate([pts.min(0), pts.max(0)])
+
+
+def roi_inside_fraction(rect, width: int, height: int, samples: int = 8) -> float:
+    """Share of a rotated rect's area that lies inside a ``width`` x ``height`` image (sampled on a grid)."""
+    grid = (np.arange(samples) + 0.5) / samples
+    u, v = np.meshgrid(grid, grid)
+    affine = roi_to_image_affine(rect, 1)
+    pts = np.stack([u.ravel(), v.ravel()], 1) @ affine[:, :2].T + affine[:, 2]
+    inside = (pts[:, 0] >= 0) & (pts[:, 0] < width) & (pts[:, 1] >= 0) & (pts[:, 1] < height)
+    return float(inside.mean())
+
+
+def box_overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over the smaller box's area of xyxy boxes a (N, 4) against b (M, 4) -> (N, M):
+    1 when one box lies inside the other (IoU can stay low then, e.g. fingers inside a whole hand)."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), -1)
+    area_a = np.prod(a[:, 2:] - a[:, :2], -1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], -1)
+    return inter / np.maximum(np.minimum(area_a[:, None], area_b[None]), 1e-12)

@@ -3,7 +3,9 @@
 The two ``.tflite`` files come from the set-up (:mod:`hawor.detection.landmark_assets`); the
 pre- and post-processing is ours (:mod:`hawor.detection.hand_roi`). Tracking as in MediaPipe:
 a hand's landmarks give the next frame's crop, and the palm detector runs only while fewer
-than ``max_hands`` hands are tracked (every ``redetect_interval`` frames once one is tracked).
+than ``max_hands`` hands are tracked (every ``redetect_interval`` frames once one is tracked);
+extended to hands cut by the image border, which the palm detector cannot find
+(:class:`LandmarkHandTracker`).
 
 Handedness: the landmark model's handedness output is the probability that the hand is a
 **right** hand as seen in the (unmirrored) image; MediaPipe's own label assumes a mirrored
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -99,15 +101,16 @@ class LandmarkHandDetector:
         return [(hand_roi.palm_to_roi(b.reshape(4), k), float(s))
                 for b, k, s in zip(boxes_px, keypoints_px, scores)]
 
-    def landmarks(self, frame: np.ndarray, roi: np.ndarray) -> HandLandmarks | None:
-        """Run the landmark model on the rotated crop ``roi``; None when no hand is present."""
+    def landmarks(self, frame: np.ndarray, roi: np.ndarray, min_presence: float | None = None) -> HandLandmarks | None:
+        """Run the landmark model on the rotated crop ``roi``; None when the hand's presence score is
+        below ``min_presence`` (default: the detector's)."""
         size = hand_roi.LANDMARK_INPUT
         affine = hand_roi.roi_to_image_affine(roi, size)
         crop = cv2.warpAffine(frame, affine, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
         out = self.landmark_model(crop.astype(np.float32) / 255.0)
         presence = float(out["Identity_1"].reshape(-1)[0])
-        if presence < self.min_presence:
+        if presence < (self.min_presence if min_presence is None else min_presence):
             return None
         local = out["Identity"].reshape(21, 3)
         keypoints_2d = local[:, :2] @ affine[:, :2].T + affine[:, 2]
@@ -118,11 +121,34 @@ class LandmarkHandDetector:
                              presence=presence, right=float(out["Identity_2"].reshape(-1)[0]), roi=roi)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Tracked:
+    """A hand slot: the crop to try next, the last landmarks, and motion for coasting through misses."""
+
     track_id: int
     roi: np.ndarray
     result: HandLandmarks | None = None
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # ROI centre, pixels per frame
+    missed: int = 0  # consecutive frames without landmarks
+    last_found: np.ndarray | None = None  # the ROI where landmarks were last found
+    palm_roi: bool = False  # the crop was put on a palm while the hand was lost
+
+
+@dataclass(eq=False)
+class _Lost:
+    """Where a hand was last seen, re-probed for a while (hands come back where they left)."""
+
+    roi: np.ndarray
+    age: int = 0
+
+
+# Border probes, (x, y) as fractions of the image size and the angle of the fingers (radians from image
+# up, clockwise): crops centred on the border, so a hand whose palm is outside and fingers inside fills
+# their inner half. Mostly bottom and sides: in head-mounted video hands enter from there, fingers up
+# and inwards.
+BORDER_PROBES = ((0.2, 1.0, 0.0), (0.0, 0.85, 0.5), (0.6, 1.0, 0.0), (1.0, 0.85, -0.5), (0.4, 1.0, 0.0),
+                 (0.0, 0.6, 0.5), (0.8, 1.0, 0.0), (1.0, 0.6, -0.5), (0.3, 0.0, 0.0), (0.0, 0.35, 0.5),
+                 (1.0, 0.35, -0.5), (0.7, 0.0, 0.0))
 
 
 def _keypoint_box(keypoints_2d: np.ndarray, width: int, height: int, pad: float = 0.1) -> np.ndarray:
@@ -133,61 +159,191 @@ def _keypoint_box(keypoints_2d: np.ndarray, width: int, height: int, pad: float 
 
 
 class LandmarkHandTracker:
-    """MediaPipe-style tracking over a video: landmarks drive the next crop; palms only when needed.
+    """MediaPipe-style tracking over a video, extended to hands cut by the image border.
 
-    The palm detector runs while no hand is tracked, and every ``redetect_interval`` frames while
-    fewer than ``max_hands`` are (MediaPipe runs it on every such frame; that costs ~30 ms a frame).
-    More than ``max_hands`` hands: the ones already tracked keep their slots (the most confident
-    palms fill free slots), so the kept hands stay the same over time.
+    As MediaPipe: a hand's landmarks give the next frame's crop; the palm detector runs while no hand
+    is tracked, and every ``redetect_interval`` frames while fewer than ``max_hands`` are (MediaPipe
+    runs it on every such frame; that costs ~30 ms a frame). More than ``max_hands`` hands: the ones
+    already tracked keep their slots (the most confident palms fill free slots).
+
+    Border-cut hands, which the palm detector misses once the palm is outside the frame:
+    - the presence threshold falls with the share of the crop inside the image (a crop half outside
+      holds half a hand, and the landmark model's presence score falls with it):
+      ``min_presence`` at ``full_inside`` and above, ``min_presence_cut`` at ``cut_inside`` and below;
+    - a hand that is lost keeps its slot for ``coast_frames`` frames, its crop moving on with the
+      hand's last velocity, and is retried there every frame;
+    - after that, the crop where it was last found is re-probed every ``probe_interval`` frames for
+      ``remember_frames`` frames (hands come back where they left), while a slot is free (the
+      ``border_probes`` most recent such crops away from the tracked hands);
+    - while a slot is free, ``border_probes`` crops on the border (:data:`BORDER_PROBES`, in turn) are
+      tried too, as large as the hands seen clearly so far;
+    - a hand found again by a palm or a probe, or landmarks that land further than ``max_jump`` crop
+      sizes from where the (coasting) crop expected the hand, start a new track id: it may be the
+      other hand, which must not inherit this one's side (the merge decides each track's side).
     """
 
     def __init__(self, detector: LandmarkHandDetector, max_hands: int = 2, redetect_interval: int = 5,
-                 duplicate_iou: float = 0.5):
+                 duplicate_iou: float = 0.5, min_presence_cut: float = 0.2, full_inside: float = 0.9,
+                 cut_inside: float = 0.5, coast_frames: int = 6, probe_interval: int = 3,
+                 remember_frames: int = 90, max_jump: float = 0.5, border_probes: int = 2):
         self.detector, self.max_hands = detector, max_hands
         self.redetect_interval, self.duplicate_iou = redetect_interval, duplicate_iou
+        self.min_presence_cut, self.full_inside, self.cut_inside = min_presence_cut, full_inside, cut_inside
+        self.coast_frames, self.probe_interval, self.remember_frames = coast_frames, probe_interval, remember_frames
+        self.max_jump, self.border_probes = max_jump, border_probes
         self.tracked: list[_Tracked] = []
-        self.palm_runs = 0
-        self._next_id = 0
-        self._since_palm = 0
+        self.lost: list[_Lost] = []
+        self.palm_runs = self.probe_runs = 0
+        self._next_id = self._border_index = 0
+        self._since_palm = self._since_probe = 0
+        self._roi_size: float | None = None  # running mean of clearly seen hands' crop sides, for probes
 
     def step(self, frame: np.ndarray) -> list[_Tracked]:
         """Process one RGB uint8 frame; returns the hands found in it (tracked slots with results)."""
-        if len(self.tracked) < self.max_hands and (not self.tracked or self._since_palm >= self.redetect_interval):
+        # a hand mostly outside the image does not hold a slot against a palm that may be found
+        seen = [h for h in self.tracked if h.missed == 0 and self.in_view(h.roi, frame.shape) > 0]
+        if len(seen) < self.max_hands and (not seen or self._since_palm >= self.redetect_interval):
             self._add_palms(frame)
         else:
             self._since_palm += 1
-        alive = []
         for hand in self.tracked:
-            hand.result = self.detector.landmarks(frame, hand.roi)
-            if hand.result is not None:
-                alive.append(hand)
-        alive = self._drop_duplicates(alive, frame.shape)
-        for hand in alive:
-            hand.roi = hand_roi.landmarks_to_roi(hand.result.keypoints_2d)
-        self.tracked = alive
+            self._update(frame, hand)
+        found = [h for h in self.tracked if h.result is not None]
+        alive = self._drop_duplicates(found, frame.shape)
+        self.tracked = [h for h in self.tracked if h.result is None or h in alive]
+        self._forget(frame.shape)
+        self._since_probe += 1
+        if len(alive) < self.max_hands and self._since_probe >= self.probe_interval:
+            alive += self._probe(frame, alive)
         return alive
 
-    def _add_palms(self, frame: np.ndarray) -> None:
-        self._since_palm = 0
-        self.palm_runs += 1
-        taken = [hand_roi.roi_bounds(h.roi) for h in self.tracked]
-        for roi, _score in self.detector.detect_palms(frame):
+    def in_view(self, roi: np.ndarray, shape) -> float:
+        """How much of the hand a crop can show: 0 at ``cut_inside`` of its area inside the image or less,
+        1 at ``full_inside`` or more."""
+        inside = hand_roi.roi_inside_fraction(roi, shape[1], shape[0])
+        return float(np.clip((inside - self.cut_inside) / (self.full_inside - self.cut_inside), 0.0, 1.0))
+
+    def _presence_threshold(self, roi: np.ndarray, shape) -> float:
+        t = self.in_view(roi, shape)
+        return self.min_presence_cut + t * (self.detector.min_presence - self.min_presence_cut)
+
+    def handedness_vote(self, hand: _Tracked, shape) -> float:
+        """The landmark model's P(right) shrunk towards 0.5 for a hand cut by the border (the model
+        names a hand from a few fingers no better than chance), so position decides such tracks."""
+        trust = max(0.1, self.in_view(hand.result.roi, shape))
+        return 0.5 + trust * (hand.result.right - 0.5)
+
+    def _update(self, frame: np.ndarray, hand: _Tracked) -> None:
+        """Landmarks in the slot's crop; on a miss, move the crop on with the hand's velocity."""
+        hand.result = self.detector.landmarks(frame, hand.roi, self._presence_threshold(hand.roi, frame.shape))
+        if hand.result is None:
+            hand.missed += 1
+            hand.roi = hand.roi.copy()
+            hand.roi[:2] += hand.velocity
+            return
+        roi = hand_roi.landmarks_to_roi(hand.result.keypoints_2d)
+        if hand.palm_roi or np.linalg.norm(roi[:2] - hand.roi[:2]) > self.max_jump * hand.roi[2]:
+            # far from where it was expected, or a palm put the crop here: maybe the other hand
+            hand.track_id, self._next_id = self._next_id, self._next_id + 1
+            hand.velocity, hand.palm_roi = np.zeros(2), False
+        elif hand.missed == 0 and hand.last_found is not None:  # smoothed over consecutive finds only
+            hand.velocity = 0.5 * hand.velocity + 0.5 * (roi[:2] - hand.last_found[:2])
+        hand.roi, hand.last_found, hand.missed = roi, roi, 0
+        if hand.result.presence >= self.detector.min_presence:  # a clear view gives the hands' size
+            self._roi_size = float(roi[2]) if self._roi_size is None else 0.9 * self._roi_size + 0.1 * float(roi[2])
+
+    def _forget(self, shape) -> None:
+        """Slots lost for longer than ``coast_frames`` (or whose crop left the image) become memories."""
+        keep = []
+        for hand in self.tracked:
+            gone = hand.missed > self.coast_frames or (
+                hand.missed and hand_roi.roi_inside_fraction(hand.roi, shape[1], shape[0]) == 0)
+            if not gone:
+                keep.append(hand)
+            elif hand.last_found is not None:
+                self.lost.append(_Lost(hand.last_found))
+        self.tracked = keep
+        for memory in self.lost:
+            memory.age += 1
+        self.lost = [m for m in self.lost if m.age <= self.remember_frames]
+
+    def _border_probe(self, shape) -> np.ndarray | None:
+        """The next crop of the rotating schedule along the image border, None where a hand is tracked."""
+        h, w = shape[:2]
+        u, v, angle = BORDER_PROBES[self._border_index % len(BORDER_PROBES)]
+        self._border_index += 1
+        side = max(self._roi_size or 0.6 * min(w, h), 0.3 * min(w, h))
+        roi = np.array([u * w, v * h, side, side, angle])
+        return roi if self._free(roi) else None
+
+    def _free(self, roi: np.ndarray) -> bool:
+        """Whether a crop is away from every tracked hand's (probing there would find that hand)."""
+        bounds = hand_roi.roi_bounds(roi)[None]
+        return all(hand_roi.box_iou(bounds, hand_roi.roi_bounds(t.roi)[None])[0, 0] <= 0.3 for t in self.tracked)
+
+    def _probe(self, frame: np.ndarray, alive: list[_Tracked]) -> list[_Tracked]:
+        """Try the landmark model where lost hands were last seen and along the border; new slots (and
+        track ids) for what it finds."""
+        self._since_probe = 0
+        recent = [m for m in sorted(self.lost, key=lambda m: m.age) if self._free(m.roi)][:self.border_probes]
+        candidates = [(m.roi, m) for m in recent]
+        borders = [self._border_probe(frame.shape) for _ in range(self.border_probes)]
+        candidates += [(roi, None) for roi in borders if roi is not None]
+        found = []
+        for roi, memory in candidates:
             if len(self.tracked) >= self.max_hands:
                 break
-            bounds = hand_roi.roi_bounds(roi)
-            if taken and hand_roi.box_iou(bounds[None], np.stack(taken)).max() > self.duplicate_iou:
+            self.probe_runs += 1
+            result = self.detector.landmarks(frame, roi, self._presence_threshold(roi, frame.shape))
+            if result is None:
                 continue
+            box = _keypoint_box(result.keypoints_2d, frame.shape[1], frame.shape[0])
+            if any(self._same_hand(box, h.result.keypoints_2d, frame.shape) for h in alive + found):
+                continue
+            roi = hand_roi.landmarks_to_roi(result.keypoints_2d)
+            if memory is not None:
+                self.lost.remove(memory)
+            hand = _Tracked(self._next_id, roi, result, last_found=roi)
+            self._next_id += 1
+            self.tracked.append(hand)
+            found.append(hand)
+        return found
+
+    def _add_palms(self, frame: np.ndarray) -> None:
+        """Palms fill free slots; a palm where a lost hand's crop is coasting takes over that slot, and
+        a new palm takes the slot of a lost hand or of one mostly outside the image when none is free."""
+        self._since_palm = 0
+        self.palm_runs += 1
+        for roi, _score in self.detector.detect_palms(frame):
+            bounds = hand_roi.roi_bounds(roi)
+            overlap = [(hand_roi.box_iou(bounds[None], hand_roi.roi_bounds(h.roi)[None])[0, 0], h)
+                       for h in self.tracked]
+            best_iou, best = max(overlap, key=lambda o: o[0], default=(0.0, None))
+            if best_iou > self.duplicate_iou:
+                if best.missed:  # a lost hand's crop, put back on the palm (a new id once found)
+                    best.roi, best.palm_roi = roi, True
+                continue
+            if len(self.tracked) >= self.max_hands:
+                weak = [h for h in self.tracked if h.missed or self.in_view(h.roi, frame.shape) == 0]
+                if not weak:
+                    break
+                self.tracked.remove(max(weak, key=lambda h: (h.missed, -self.in_view(h.roi, frame.shape))))
             self.tracked.append(_Tracked(self._next_id, roi))
             self._next_id += 1
-            taken.append(bounds)
+
+    def _same_hand(self, box: np.ndarray, keypoints_2d: np.ndarray, shape) -> bool:
+        """Whether a keypoint box (4,) and another hand's keypoints (21, 2) are one hand: their boxes
+        overlap by more than ``duplicate_iou`` of the smaller one (a crop holding a few fingers of a
+        hand found whole has a small IoU with it, but lies inside it)."""
+        other = _keypoint_box(keypoints_2d, shape[1], shape[0])
+        return bool(hand_roi.box_overlap(box[None], other[None])[0, 0] > self.duplicate_iou)
 
     def _drop_duplicates(self, hands: list[_Tracked], shape) -> list[_Tracked]:
         """Two slots that converged on the same hand: keep the older slot."""
         kept = []
         for hand in sorted(hands, key=lambda h: h.track_id):
             box = _keypoint_box(hand.result.keypoints_2d, shape[1], shape[0])
-            if all(hand_roi.box_iou(box[None], _keypoint_box(k.result.keypoints_2d, shape[1], shape[0])[None])[0, 0]
-                   <= self.duplicate_iou for k in kept):
+            if not any(self._same_hand(box, k.result.keypoints_2d, shape) for k in kept):
                 kept.append(hand)
         return kept
 
@@ -205,13 +361,15 @@ def track_hands_landmarks(frames, model_dir=None, complexity: str = "full", max_
     """
     detector = detector or LandmarkHandDetector(model_dir, complexity, min_presence=min_presence)
     tracker = LandmarkHandTracker(detector, max_hands=max_hands, redetect_interval=redetect_interval)
-    detections = []
+    detections, width = [], None
     for index, rgb in iter_rgb_frames(frames):
+        width = rgb.shape[1]
         for hand in tracker.step(rgb):
             res = hand.result
             detections.append(Detection(
                 track_id=hand.track_id, frame=index, box=_keypoint_box(res.keypoints_2d, rgb.shape[1], rgb.shape[0]),
-                score=res.presence, right=res.right, keypoints_2d=res.keypoints_2d, keypoints_3d=res.keypoints_3d))
-    tracks, notes = merge_tracks(detections)
+                score=res.presence, right=tracker.handedness_vote(hand, rgb.shape), keypoints_2d=res.keypoints_2d,
+                keypoints_3d=res.keypoints_3d))
+    tracks, notes = merge_tracks(detections, image_width=width)
     notes.append(f"palm detector ran on {tracker.palm_runs} frame(s)")
     return tracks, notes

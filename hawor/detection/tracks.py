@@ -108,10 +108,10 @@ def _fix_handedness_swaps(groups: dict, side_of: dict, max_overlap: float = 0.1)
     return notes
 
 
-def _position_votes(groups: dict) -> dict:
+def _pair_positions(groups: dict) -> dict:
     """Egocentric prior: of two distinct hands seen in the same frames, the one further right in the
-    image is the right hand. Returns, per track with such company, the fraction of shared frames in
-    which it is the right-most of the pair (tracks never seen beside another hand are absent)."""
+    image is the right hand. Returns, per track with such company, (frames in which it is the right-most
+    of a pair, frames shared with another hand) (tracks never seen beside another hand are absent)."""
     centre_x = {tid: {d.frame: 0.5 * (d.box[0] + d.box[2]) for d in dets} for tid, dets in groups.items()}
     counts: dict = {}
     for a in groups:
@@ -122,21 +122,52 @@ def _position_votes(groups: dict) -> dict:
             right_of = sum(centre_x[a][f] > centre_x[b][f] for f in shared)
             wins, total = counts.get(a, (0, 0))
             counts[a] = (wins + right_of, total + len(shared))
-    return {tid: wins / total for tid, (wins, total) in counts.items()}
+    return counts
 
 
-def merge_tracks(detections: list[Detection], fix_swaps: bool = True,
-                 egocentric: bool = True) -> tuple[dict[str, HandTrack], list[str]]:
+def _lone_position_votes(groups: dict, image_width: float) -> dict:
+    """Egocentric prior for a hand seen alone: the further right in the image, the likelier the right
+    hand; and a hand whose fingers lean left of image-up (its forearm coming from the lower right) is
+    likelier right. Per track, the mean of the box centre's x / image width (in [0, 1]) and, when the
+    detections have keypoints, of the share of frames leaning left (wrist -> middle knuckle)."""
+    votes = {}
+    for tid, dets in groups.items():
+        x = float(np.clip(np.mean([0.5 * (d.box[0] + d.box[2]) for d in dets]) / image_width, 0, 1))
+        if all(d.keypoints_2d is not None for d in dets):
+            lean = np.array([d.keypoints_2d[9, 0] - d.keypoints_2d[0, 0] for d in dets])
+            x = 0.5 * (x + float(np.mean(lean < 0)))
+        votes[tid] = x
+    return votes
+
+
+def _position_votes(groups: dict, votes: dict, image_width: float | None) -> dict:
+    """Per track, P(right) from where it is: each of its frames votes by the pair prior
+    (:func:`_pair_positions`) where it is seen beside another hand, else by the lone prior
+    (:func:`_lone_position_votes`) given ``image_width``, else by the track's handedness ``votes``.
+    Weighting by frames keeps one frame next to a stray duplicate from outvoting a long track."""
+    pairs = _pair_positions(groups)
+    lone = _lone_position_votes(groups, image_width) if image_width else votes
+    out = {}
+    for tid, dets in groups.items():
+        wins, total = pairs.get(tid, (0, 0))
+        shared = min(total, len(dets)) / len(dets)
+        out[tid] = shared * (wins / total if total else 0.5) + (1 - shared) * lone[tid]
+    return out
+
+
+def merge_tracks(detections: list[Detection], fix_swaps: bool = True, egocentric: bool = True,
+                 image_width: float | None = None) -> tuple[dict[str, HandTrack], list[str]]:
     """Merge tracker tracks into exactly one left and one right track.
 
     As the official code: each tracker track goes to the left pool when the mean of its
     handedness votes is < 0.5, else to the right pool; a pool's tracks are concatenated and
-    sorted by frame. Fixes (the official leaves all unhandled): with ``egocentric``, a track seen
-    beside another hand votes half by its handedness scores and half by its image position
-    (:func:`_position_votes`; classifiers confuse palm and back views, while in a head-mounted view
-    the arms rarely cross); with ``fix_swaps``, a track that overlaps in time with a stronger track
-    of the same side moves to the other side (:func:`_fix_handedness_swaps`); and a frame held by
-    several tracks of one pool keeps only the most confident detection, so frame indices are unique.
+    sorted by frame. Fixes (the official leaves all unhandled): with ``egocentric``, a track votes
+    half by its handedness scores and half by its image position (:func:`_position_votes`: beside
+    another hand, the right-most is the right hand; alone, given ``image_width``, the further right
+    the likelier; classifiers confuse palm and back views, while in a head-mounted view the arms
+    rarely cross); with ``fix_swaps``, a track that overlaps in time with a stronger track of the same
+    side moves to the other side (:func:`_fix_handedness_swaps`); and a frame held by several tracks
+    of one pool keeps only the most confident detection, so frame indices are unique.
 
     Returns:
         ({"left": HandTrack, "right": HandTrack}, notes describing each fix applied).
@@ -147,11 +178,11 @@ def merge_tracks(detections: list[Detection], fix_swaps: bool = True,
     votes = {tid: _vote_right(dets) for tid, dets in groups.items()}
     notes = []
     if egocentric:
-        for tid, position in _position_votes(groups).items():
+        for tid, position in _position_votes(groups, votes, image_width).items():
             combined = 0.5 * (votes[tid] + position)
             if (combined < 0.5) != (votes[tid] < 0.5):
                 notes.append(f"track {tid}: handedness vote {votes[tid]:.2f} overruled by its image position "
-                             f"beside the other hand ({position:.2f} right of it)")
+                             f"({position:.2f} for the right hand)")
             votes[tid] = combined
     side_of = {tid: ("left" if vote < 0.5 else "right") for tid, vote in votes.items()}
     notes += _fix_handedness_swaps(groups, side_of) if fix_swaps else []

@@ -32,7 +32,7 @@ from hawor.geometry import Intrinsics
 from hawor.slam.trajectory import CameraTrajectory
 from hawor.vis.exports import EXPORT_FORMATS, export_meshes, export_rerun
 from hawor.vis.gltf import export_glb
-from hawor.vis.views import CameraView, WorldView, write_video
+from hawor.vis.views import VIEWPOINTS, CameraView, WorldView, write_video
 from hawor.world.sequence import HandSequence
 
 VIS_MODES = ("world", "cam", "both", "none")
@@ -69,11 +69,14 @@ class RunOptions:
     max_gap: int | None = None
     vis_mode: str = "world"
     render_backend: str = "auto"
+    world_view: str = "follow"
     exports: tuple[str, ...] = ()
     force: bool = False
     ground_truth: str | Path | None = None
 
     def __post_init__(self):
+        if self.world_view not in VIEWPOINTS:
+            raise HaworInputError(f"world_view '{self.world_view}': choose one of {', '.join(VIEWPOINTS)}.")
         if self.vis_mode not in VIS_MODES:
             raise HaworInputError(f"vis_mode '{self.vis_mode}': choose one of {', '.join(VIS_MODES)}.")
         unknown = set(self.exports) - set(EXPORT_FORMATS)
@@ -238,7 +241,8 @@ def _visualise(result: Result, source: FrameSource, cache: StageCache, options: 
     for mode in modes:
         path = result.folder / f"vis_{mode}.mp4"
         record = stages.StageRecord(f"vis_{mode}")
-        record.key = stage_key(record.name, upstream, options.render_backend)
+        record.key = stage_key(record.name, upstream, options.render_backend,
+                               options.world_view if mode == "world" else None)
         if path.is_file() and cache.load(record.name, record.key) is not None:
             record.cached, record.backend, record.reason = True, "cached", f"{path.name} is up to date"
             records.append(record)
@@ -246,7 +250,8 @@ def _visualise(result: Result, source: FrameSource, cache: StageCache, options: 
         with stages.StageTimer(record):
             if mode == "world":
                 view = WorldView(result.hands_world, models, result.camera.T_world_cam, result.camera.K,
-                                 result.image_size, backend=options.render_backend)
+                                 result.image_size, backend=options.render_backend,
+                                 viewpoint=options.world_view, fps=result.fps)
                 frames = view.frames()
             else:
                 view = CameraView(result.hands_camera, models, result.camera.K, result.image_size,

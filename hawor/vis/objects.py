@@ -1,10 +1,13 @@
 """Scene objects for the world view: checkerboard backdrop, camera frustum, trajectory tube, viewpoint.
 
 All geometry is in the world frame with OpenCV axes (the first camera's frame: x right, y down,
-z forward), metres. Colours follow the official viewer (reference §4).
+z forward), metres. Colours follow the official viewer.
 """
 from __future__ import annotations
 
+import functools
+
+import cv2
 import numpy as np
 
 from hawor.render import Mesh
@@ -36,6 +39,40 @@ def checkerboard(center: np.ndarray, axis_u: np.ndarray, axis_v: np.ndarray, hal
     shade = np.where((i + j) % 2 == 0, CHECKER_COLORS[0], CHECKER_COLORS[1])
     colors = np.repeat(np.repeat(shade[:, None], 3, 1), 4, axis=0)
     return Mesh(vertices.reshape(-1, 3), faces, color=colors, smooth=False, roughness=1.0)
+
+
+@functools.lru_cache(maxsize=2)
+def _checker_texture(n: int, per_tile: int) -> np.ndarray:
+    """Grey uint8 texture of an n x n board, ``per_tile`` pixels a tile, rows along the board's v axis."""
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    shades = (np.array(CHECKER_COLORS) * 255 + 0.5).astype(np.uint8)
+    return np.kron(shades[(i + j) % 2].T, np.ones((per_tile, per_tile), np.uint8))
+
+
+def checkerboard_image(center: np.ndarray, axis_u: np.ndarray, axis_v: np.ndarray, half_size: float,
+                       K: np.ndarray, T_world_view: np.ndarray, image_size: tuple[int, int],
+                       tile: float = TILE) -> np.ndarray:
+    """The board of :func:`checkerboard` as seen from ``T_world_view``, unlit, as RGB uint8 (H, W, 3).
+
+    A moving viewpoint has to redraw its backdrop every frame, and a board that fills the screen costs
+    software OpenGL ~100 ms a frame; a plane maps to the image by a homography, so one perspective
+    warp of a small texture gives the same picture in a few ms. White off the board.
+    """
+    n = max(1, int(np.ceil(2 * half_size / tile)))
+    per_tile = int(np.clip(4096 // n, 1, 64))  # texture pixels per tile: sharp edges up close
+    texture = _checker_texture(n, per_tile)
+    R, eye = T_world_view[:3, :3], T_world_view[:3, 3]
+    plane_to_view = R.T @ np.stack([tile * axis_u, tile * axis_v, center - eye], axis=1)  # (a, b, 1) in tiles
+    texture_to_plane = np.array([[1 / per_tile, 0, -0.5 * n], [0, 1 / per_tile, -0.5 * n], [0, 0, 1]])
+    H = K @ plane_to_view @ texture_to_plane
+    w, h = image_size
+    grey = cv2.warpPerspective(texture, H, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=255)
+    # pixels whose ray meets the plane behind the viewpoint (above the horizon) are not on the board
+    scale = np.linalg.inv(H)[2]
+    behind = (scale[0] * (np.arange(w) + 0.5))[None, :] + (scale[1] * (np.arange(h) + 0.5))[:, None] + scale[2] <= 0
+    grey[behind] = 255
+    return cv2.merge([grey] * 3)
 
 
 def frustum(T_world_cam: np.ndarray, K: np.ndarray, image_size: tuple[int, int], depth: float = 0.1,
@@ -128,3 +165,46 @@ def overview_camera(points: np.ndarray, focal: float, image_size: tuple[int, int
             break
         distance *= float(np.clip(needed / fill, 0.5, 2.0))
     return look_at(center - distance * direction, center, up=np.array([0.0, -1.0, 0.0]))
+
+
+def smooth_poses(T_world_cam: np.ndarray, sigma: float) -> np.ndarray:
+    """Camera-to-world poses (N, 4, 4) low-passed with a Gaussian of ``sigma`` frames.
+
+    Positions are filtered directly; rotations as sign-aligned quaternions, then renormalised (fine
+    for the few tens of degrees a head turns within a window). Non-finite poses are bridged by the
+    nearest finite ones.
+    """
+    from scipy.ndimage import gaussian_filter1d
+    from scipy.spatial.transform import Rotation
+
+    T = np.array(T_world_cam, np.float64)
+    finite = np.isfinite(T).all(axis=(1, 2))
+    if not finite.any():
+        return np.tile(np.eye(4), (len(T), 1, 1))
+    idx = np.flatnonzero(finite)
+    T = T[idx[np.clip(np.searchsorted(idx, np.arange(len(T))), 0, len(idx) - 1)]]
+    quat = Rotation.from_matrix(T[:, :3, :3]).as_quat()
+    flip = np.cumprod(np.sign(np.sum(quat[1:] * quat[:-1], axis=1) + 1e-12))
+    quat[1:] *= flip[:, None]
+    if sigma > 0:
+        quat = gaussian_filter1d(quat, sigma, axis=0, mode="nearest")
+        T[:, :3, 3] = gaussian_filter1d(T[:, :3, 3], sigma, axis=0, mode="nearest")
+    T[:, :3, :3] = Rotation.from_quat(quat / np.linalg.norm(quat, axis=1, keepdims=True)).as_matrix()
+    return T
+
+
+def follow_cameras(T_world_cam: np.ndarray, hand_depth: float, sigma: float, back: float = 0.7,
+                   up: float = 0.45) -> np.ndarray:
+    """Viewpoints (N, 4, 4) behind and above the wearer's head that keep the hands in the middle.
+
+    The wearer's poses are smoothed (:func:`smooth_poses`, ``sigma`` frames) so head jitter and quick
+    glances do not shake the view. In the smoothed wearer frame the viewer sits ``back`` * hand_depth
+    behind and ``up`` * hand_depth above the camera centre (above = image up) and looks at the point
+    ``hand_depth`` metres along the optical axis, where the hands work; with image-up following the
+    wearer's. Sizes scale with ``hand_depth`` (metres), so hands fill a similar share of the view.
+    """
+    smooth = smooth_poses(T_world_cam, sigma)
+    R, centre = smooth[:, :3, :3], smooth[:, :3, 3]
+    eyes = centre + np.einsum("nij,j->ni", R, [0.0, -up * hand_depth, -back * hand_depth])
+    targets = centre + R[:, :, 2] * hand_depth
+    return np.stack([look_at(e, g, up=-R[k, :, 1]) for k, (e, g) in enumerate(zip(eyes, targets))])

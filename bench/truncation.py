@@ -1,0 +1,79 @@
+"""Hands cut by the image border: how often the landmark backend finds each visible hand, and swaps.
+
+    .venv/bin/python scripts/make_synthetic.py --out /tmp/trunc/eval --num-sequences 8 --frames 300 \\
+        --width 1280 --height 720 --focal 1200 --seed 201 --outputs video,gt,joints2d
+    .venv/bin/python bench/truncation.py /tmp/trunc/eval [--json out.json]
+
+Each sequence is run as rendered ("full": hands leave through the bottom edge as the head moves) and
+cropped so that one border cuts through the hands: "bottom" keeps the image above the median height
+of the palms (fingers in view, palm cut off: the hard case), "top" below it, "left" right of the left
+palm's median x, "right" left of the right palm's median x. A hand is *visible* in a frame when at
+least 11 of its 21 true joints project inside the (cropped) image, as the generator defines it; it is
+*observed* when its side's track has a detection there that matches it, and a *swap* is a detection
+in one side's track that matches the other hand (hawor.eval.hand_detection). Prints a table and a
+JSON summary.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import hawor  # noqa: F401  (offline defaults)
+import numpy as np
+
+from hawor.detection.landmarks import LandmarkHandDetector, track_hands_landmarks
+from hawor.eval.hand_detection import SIDES, crop_window, score_hand_tracks
+from hawor.io.video import VideoReader
+
+BORDERS = ("full", "bottom", "top", "left", "right")
+
+
+def run_sequence(folder: Path, detector: LandmarkHandDetector, borders) -> dict:
+    joints_2d = np.load(folder / "joints2d.npz")["joints_2d"]
+    video = VideoReader(folder / "video.mp4")
+    frames = list(video)
+    results = {}
+    for border in borders:
+        x0, y0, x1, y1 = window = crop_window(joints_2d, video.size, border)
+        crops = [np.ascontiguousarray(f[y0:y1, x0:x1]) for f in frames]
+        start = time.perf_counter()
+        tracks, notes = track_hands_landmarks(crops, detector=detector)
+        elapsed = time.perf_counter() - start
+        results[border] = {"window": [int(v) for v in window], "fps": round(len(crops) / elapsed, 1),
+                           **score_hand_tracks(tracks, joints_2d, window)}
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("root", type=Path, help="folder of seq_* folders from scripts/make_synthetic.py")
+    parser.add_argument("--borders", default=",".join(BORDERS))
+    parser.add_argument("--json", type=Path, default=None, help="write every figure here")
+    args = parser.parse_args()
+    detector = LandmarkHandDetector()
+    borders = args.borders.split(",")
+    report = {}
+    for folder in sorted(args.root.glob("seq_*")):
+        report[folder.name] = run_sequence(folder, detector, borders)
+        for border, r in report[folder.name].items():
+            print(folder.name, border, r["fps"], "fps", " ".join(
+                f"{s}: {r[s]['observed']}/{r[s]['visible']} swap {r[s]['swapped']} spur {r[s]['spurious']}"
+                for s in SIDES), flush=True)
+    summary = {}
+    for border in borders:
+        rates = {s: [r[border][s]["observed"] / max(r[border][s]["visible"], 1) for r in report.values()]
+                 for s in SIDES}
+        summary[border] = {**{f"{s}_median": round(float(np.median(rates[s])), 3) for s in SIDES},
+                           **{f"{s}_min": round(float(np.min(rates[s])), 3) for s in SIDES},
+                           "swapped": int(sum(r[border][s]["swapped"] for r in report.values() for s in SIDES)),
+                           "fps_median": float(np.median([r[border]["fps"] for r in report.values()]))}
+    print(json.dumps(summary, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps({"sequences": report, "summary": summary}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
