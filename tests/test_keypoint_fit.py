@@ -10,7 +10,8 @@ from hawor.detection.landmark_assets import find_landmark_models
 from hawor.detection.tracks import HandTrack
 from hawor.errors import HaworInputError
 from hawor.estimation.keypoint_fit import (JointSkinner, finger_axes, fit_track, joint_limit_penalty,
-                                           solve_translation)
+                                           smooth_sequence, solve_translation)
+from hawor.eval.metrics import accel_error
 from hawor.geometry import Intrinsics, axis_angle_to_matrix, procrustes_align
 from hawor.hands import HandModel
 
@@ -114,12 +115,41 @@ def test_fit_recovers_posed_hand(models, side):
     mpjpe, pa = _errors_mm(pred, joints)
     print(f"{side}: MPJPE {mpjpe:.1f} mm, PA-MPJPE {pa:.1f} mm, residual {residual.mean():.2f} px")
     assert pa < 7.0 and mpjpe < 25.0  # noise: 1.5 px, 4 mm; measured 4.5-6 and 12-15 mm
-    assert residual.mean() < 5.5
+    assert residual.mean() < 6.5  # measured 4.4-5.5 px (3.9-4.6 without the acceleration prior)
     assert hand.global_orient.shape == (24, 3) and hand.hand_pose.shape == (24, 45)
     assert np.ptp(hand.betas, axis=0).max() == 0  # one shape per track
     assert ((hand.confidence > 0.5) & (hand.confidence <= 1)).all()
     axes = finger_axes(model)
     assert joint_limit_penalty(torch.as_tensor(hand.hand_pose, dtype=torch.float32), axes).max() < 1e-2
+
+
+def test_smooth_sequence_keeps_lines_and_gaps():
+    gen = torch.Generator().manual_seed(4)
+    line = torch.linspace(0, 1, 10, dtype=torch.float64)[:, None] * torch.tensor([[1.0, -2.0]], dtype=torch.float64)
+    torch.testing.assert_close(smooth_sequence(line, torch.arange(1, 9), 50.0), line)  # no acceleration: unchanged
+    noisy = line + 0.05 * torch.randn(10, 2, generator=gen, dtype=torch.float64)
+    second = lambda x: x[2:] - 2 * x[1:-1] + x[:-2]  # noqa: E731
+    assert second(smooth_sequence(noisy, torch.arange(1, 9), 50.0)).abs().max() < 0.2 * second(noisy).abs().max()
+    # two runs of 5 frames (no triple spans the gap): a step between them survives
+    step = torch.cat([torch.zeros(5, 1), torch.ones(5, 1)]).double()
+    torch.testing.assert_close(smooth_sequence(step, torch.tensor([1, 2, 3, 6, 7, 8]), 50.0), step)
+
+
+def test_fit_is_temporally_coherent(models):
+    """The acceleration prior removes the per-frame fit's jitter without costing accuracy."""
+    model = models["right"]
+    track, joints, _ = _posed_track(model, num_frames=60, seed=2, px_noise=3.0, mm_noise=6.0)
+    figures = {}
+    for name, weights in (("per_frame", {"accel": 0.0}), ("default", None)):
+        hand, _ = fit_track(track, CAMERA, model, weights=weights)
+        pred = _joints(model, hand)
+        figures[name] = (*_errors_mm(pred, joints), accel_error(pred.numpy(), joints, fps=30).mean())
+        print(f"{name}: MPJPE {figures[name][0]:.1f} mm, PA-MPJPE {figures[name][1]:.1f} mm, "
+              f"acceleration error {figures[name][2]:.2f} m/s^2")
+    (mpjpe0, pa0, acc0), (mpjpe, pa, acc) = figures["per_frame"], figures["default"]
+    # measured: per frame 9.8 / 6.8 mm, 6.2 m/s^2; default 9.4 / 6.6 mm, 0.55 m/s^2 (truth's own: 0.55)
+    assert acc < 1.5 and acc < 0.3 * acc0
+    assert pa < pa0 + 1.0 and mpjpe < mpjpe0 + 3.0
 
 
 def test_fit_without_3d_keypoints(models):

@@ -9,16 +9,17 @@ Per track, one batched optimisation over all observed frames (one shape per trac
   orientation is their weakest part (on rendered hands it was off by 20-40 degrees; the 2D
   keypoints set the orientation better); weighted low (0.1) for the same reason;
 - joint limits (non-thumb fingers flex towards the palm, barely twist, MCPs abduct a little),
-  a weak pose prior, a shape prior;
-- motion priors over runs of consecutive frames: a weak one on velocity and a stronger one on
-  acceleration (second differences of the joints), which removes the frame-to-frame jitter of
-  depth and pose (monocular depth follows the hand's image size, so keypoint noise moves it
-  centimetres) while costing little on real motion (a hand accelerating at 1 m/s^2 moves its
-  second difference by 1 mm at 30 frames/s).
+  a weak pose prior, a shape prior and a weak velocity prior between consecutive frames;
+- an acceleration prior over each run of consecutive frames, applied once the per-frame terms have
+  converged: a Whittaker smoother (second differences, weight ``accel``) of the depth-bearing wrist
+  position, the root rotation (as a matrix, projected back) and the finger angles. Left to the
+  per-frame terms, monocular depth follows the hand's image size and jittered by centimetres, root
+  and fingers by degrees (acceleration error 5-7 m/s^2 on keypoints with 1.5-4 px noise, 0.3-0.6
+  after); inside Adam the same prior, stiff and coupling all frames, kept the fingers from
+  converging. Its cut-off (weight 3: about 4 Hz at 30 frames/s) keeps real hand motion.
 
 Initialisation is closed-form: root rotation by Kabsch on the palm joints, wrist position by
-linear least squares on the reprojection over the whole track, under the same acceleration prior.
-Only the 21 joints are skinned while fitting.
+linear least squares on the reprojection. Only the 21 joints are skinned while fitting.
 """
 from __future__ import annotations
 
@@ -147,41 +148,41 @@ def joint_limit_penalty(hand_pose: torch.Tensor, axes: torch.Tensor) -> torch.Te
     return excess.sum(-1) + (torch.relu(thumb.abs() - 1.2) ** 2).sum((-1, -2))
 
 
-def solve_translation(points_rel: torch.Tensor, pixels: torch.Tensor, focal: float, centre: torch.Tensor,
-                      smooth_triples: torch.Tensor | None = None, accel_weight: float = 0.0,
-                      frame_weights: torch.Tensor | None = None) -> torch.Tensor:
+def solve_translation(points_rel: torch.Tensor, pixels: torch.Tensor, focal: float,
+                      centre: torch.Tensor) -> torch.Tensor:
     """Translation t with project(points_rel + t) ~= pixels, linear least squares.
 
-    points_rel (B, N, 3) metres, pixels (B, N, 2) -> t (B, 3). From (u - cx)(Z + tz) = f (X + tx),
-    divided by f: each residual is the lateral miss in metres at the point's depth. With
-    ``smooth_triples`` (K,) indices b of frames b-1, b, b+1 that are consecutive, and
-    ``accel_weight`` > 0, all frames are solved together with accel_weight * |t_{b+1} - 2 t_b +
-    t_{b-1}|^2 added per triple (metres^2, like one point's residual); ``frame_weights`` (B,) weigh
-    each frame's residuals.
+    points_rel (B, N, 3) metres, pixels (B, N, 2) -> t (B, 3). From (u - cx)(Z + tz) = f (X + tx).
     """
-    uv = (pixels - centre) / focal
+    uv = pixels - centre
     b, n = points_rel.shape[:2]
     a = torch.zeros(b, n, 2, 3, dtype=points_rel.dtype)
-    a[..., 0, 0] = 1.0
-    a[..., 1, 1] = 1.0
+    a[..., 0, 0] = focal
+    a[..., 1, 1] = focal
     a[..., :, 2] = -uv
-    rhs = uv * points_rel[..., 2:] - points_rel[..., :2]
-    if smooth_triples is None or len(smooth_triples) == 0 or accel_weight <= 0:
-        sol = torch.linalg.lstsq(a.reshape(b, 2 * n, 3), rhs.reshape(b, 2 * n, 1)).solution[..., 0]
-    else:
-        a, rhs = a.reshape(b, 2 * n, 3).double(), rhs.reshape(b, 2 * n).double()
-        w = torch.ones(b, dtype=a.dtype) if frame_weights is None else frame_weights.to(a.dtype)
-        # sparse normal equations of all frames at once: block diagonal data term + second-difference prior
-        blocks = torch.einsum("b,bki,bkj->bij", w, a, a).numpy()
-        grad = torch.einsum("b,bki,bk->bi", w, a, rhs).numpy().reshape(3 * b)
-        mid = smooth_triples.numpy()
-        rows = np.repeat(np.arange(len(mid)), 3)
-        diff = sparse.csr_matrix((np.tile([1.0, -2.0, 1.0], len(mid)), (rows, (mid[:, None] + [-1, 0, 1]).ravel())),
-                                 shape=(len(mid), b))
-        normal = sparse.block_diag(blocks) + accel_weight * sparse.kron(diff.T @ diff, sparse.identity(3))
-        sol = torch.as_tensor(spsolve(normal.tocsc(), grad), dtype=points_rel.dtype).reshape(b, 3)
+    rhs = uv * points_rel[..., 2:] - focal * points_rel[..., :2]
+    sol = torch.linalg.lstsq(a.reshape(b, 2 * n, 3), rhs.reshape(b, 2 * n, 1)).solution[..., 0]
     sol[:, 2] = sol[:, 2].clamp_min(0.05 - points_rel[..., 2].min(-1).values)  # in front of the camera
     return sol
+
+
+def _second_differences(triples: torch.Tensor, length: int) -> sparse.csr_matrix:
+    """(K, length) sparse operator x -> x[b+1] - 2 x[b] + x[b-1] for each middle frame b in ``triples``."""
+    mid = triples.numpy()
+    rows = np.repeat(np.arange(len(mid)), 3)
+    return sparse.csr_matrix((np.tile([1.0, -2.0, 1.0], len(mid)), (rows, (mid[:, None] + [-1, 0, 1]).ravel())),
+                             shape=(len(mid), length))
+
+
+def smooth_sequence(values: torch.Tensor, triples: torch.Tensor, weight: float) -> torch.Tensor:
+    """argmin_x |x - values|^2 + weight * sum_b |x[b+1] - 2 x[b] + x[b-1]|^2 (Whittaker smoother).
+
+    values (M, C), triples (K,) middle frames of consecutive triples -> (M, C), same dtype.
+    """
+    diff = _second_differences(triples, len(values))
+    system = (sparse.identity(len(values)) + weight * (diff.T @ diff)).tocsc()
+    out = spsolve(system, values.double().numpy())
+    return torch.as_tensor(out.reshape(values.shape), dtype=values.dtype)
 
 
 def _hand_size_px(keypoints_2d: torch.Tensor) -> torch.Tensor:
@@ -189,11 +190,10 @@ def _hand_size_px(keypoints_2d: torch.Tensor) -> torch.Tensor:
     return span.norm(dim=-1).clamp_min(1.0)
 
 
-ACCEL_WEIGHT = 0.3
 # Adam's step per unit (radians, metres, shape coefficients), cosine-decayed to settle.
 LEARNING_RATES = {"angles": 0.05, "metres": 0.01, "betas": 0.05}
 DEFAULT_WEIGHTS = {"kp2d": 1.0, "kp3d": 0.1, "limits": 100.0, "pose": 1e-3, "betas": 1e-2, "smooth": 0.1,
-                   "accel": ACCEL_WEIGHT}
+                   "accel": 3.0}
 
 
 @contextlib.contextmanager
@@ -258,13 +258,12 @@ class _TrackFit:
             kp3d = torch.as_tensor(track.keypoints_3d, dtype=torch.float32)
             kp3d = kp3d - kp3d[:, :1]
             _, root, _ = umeyama(rest[:, PALM_JOINTS], kp3d[:, PALM_JOINTS], with_scale=False)
-            points = kp3d
+            wrist = solve_translation(kp3d, self.kp2d, self.focal, self.centre)
         else:
             kp3d = None
             root = _root_from_2d(rest, self.kp2d)
-            points = torch.einsum("bij,bnj->bni", root, rest)
+            wrist = solve_translation(torch.einsum("bij,bnj->bni", root, rest), self.kp2d, self.focal, self.centre)
         self.kp3d = kp3d
-        wrist = self._solve_wrist(points)
         self.global_orient = matrix_to_axis_angle(root).clone().requires_grad_(True)
         self.hand_pose = torch.zeros(m, 45, requires_grad=True)
         self.betas = torch.zeros(1, 10, requires_grad=True)
@@ -300,10 +299,6 @@ class _TrackFit:
         if self.consecutive.any():
             step = (joints[1:] - joints[:-1])[self.consecutive] / METRE_SCALE
             loss = loss + w["smooth"] * (step ** 2).sum((-1, -2)).mean()
-        if len(self.triples):
-            b = self.triples
-            accel = (self.wrist[b + 1] - 2 * self.wrist[b] + self.wrist[b - 1]) / METRE_SCALE
-            loss = loss + 21 * w["accel"] * (accel ** 2).sum(-1).mean()
         return loss
 
     def run(self, iterations: int) -> None:
@@ -323,18 +318,28 @@ class _TrackFit:
                 self.loss(free_fingers).backward()
                 optimiser.step()
                 schedule.step()
+        self._smooth_motion()
+
+    def _smooth_motion(self) -> None:
+        """Acceleration prior, as a Gaussian smoother around the fitted values: the per-frame fit
+        leaves depth, root orientation and fingers jittering (centimetres, degrees)."""
+        if not len(self.triples) or self.w["accel"] <= 0:
+            return
+        with torch.no_grad():
+            m = self.m
+            root = axis_angle_to_matrix(self.global_orient).reshape(m, 9)  # matrices: axis-angle wraps at pi
+            smooth = smooth_sequence(torch.cat([root, self.hand_pose, self.wrist], 1), self.triples, self.w["accel"])
+            u, _, vt = torch.linalg.svd(smooth[:, :9].reshape(m, 3, 3))
+            fix = torch.ones(m, 3)
+            fix[:, 2] = torch.det(u @ vt)
+            self.global_orient.copy_(matrix_to_axis_angle(u @ torch.diag_embed(fix) @ vt))
+            self.hand_pose.copy_(smooth[:, 9:54])
+            self.wrist.copy_(smooth[:, 54:])
 
     def _resolve_wrist(self) -> None:
         with torch.no_grad():
             joints = self.joints()
-            self.wrist.copy_(self._solve_wrist(joints - joints[:, :1]))
-
-    def _solve_wrist(self, points_rel: torch.Tensor) -> torch.Tensor:
-        # The loss's acceleration prior on all 21 joints, per unit of 2D residual (metres^2 both), for the
-        # wrist alone: 21 joints share its second difference.
-        weight = 21 * self.w["accel"] / self.w["kp2d"] if self.w["kp2d"] > 0 else 0.0
-        return solve_translation(points_rel, self.kp2d, self.focal, self.centre, self.triples, weight,
-                                 self.scores)
+            self.wrist.copy_(solve_translation(joints - joints[:, :1], self.kp2d, self.focal, self.centre))
 
     def result(self) -> tuple[CameraSpaceHand, np.ndarray]:
         m = self.m
