@@ -90,3 +90,15 @@ def write_audio_only(path) -> None:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def write_sliding_texture(path, seed: int = 0, num_frames: int = 12):
+    """A 320x240 clip of a random texture sliding sideways, no hands: the fastest clip that runs every stage."""
+    from hawor.io.video import VideoWriter
+
+    rng = np.random.default_rng(seed)
+    texture = np.kron(rng.integers(0, 255, (40, 70, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))
+    with VideoWriter(path, 30, (320, 240)) as writer:
+        for i in range(num_frames):
+            writer.write(np.ascontiguousarray(texture[20:260, 3 * i:3 * i + 320]))
+    return path

@@ -22,7 +22,7 @@ from hawor.models.checkpoint import load_checkpoint
 from hawor.pipeline import load_result
 from hawor.pipeline.cache import file_identity
 from hawor.weights import project_root
-from conftest import write_audio_only
+from conftest import write_audio_only, write_sliding_texture
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER_NAME = "hawor-pickle-ran"
@@ -30,14 +30,7 @@ MARKER_NAME = "hawor-pickle-ran"
 
 @pytest.fixture(scope="module")
 def walls(tmp_path_factory):
-    """12 frames of a sliding texture, no hands: the fastest clip that runs every stage."""
-    path = tmp_path_factory.mktemp("walls") / "walls.mp4"
-    rng = np.random.default_rng(1)
-    texture = np.kron(rng.integers(0, 255, (40, 70, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))
-    with VideoWriter(path, 30, (320, 240)) as writer:
-        for i in range(12):
-            writer.write(np.ascontiguousarray(texture[20:260, 3 * i:3 * i + 320]))
-    return path
+    return write_sliding_texture(tmp_path_factory.mktemp("walls") / "walls.mp4", seed=1)
 
 
 def _write_frames(path, frames, fps=30):

@@ -15,7 +15,7 @@ from hawor.models.infiller import InfillerConfig, MotionInfiller
 from hawor.pipeline import load_result
 from hawor.vis.views import render_size
 from hawor.world.infill import WEIGHTS_KEY
-from conftest import write_audio_only
+from conftest import write_audio_only, write_sliding_texture
 
 NUM_FRAMES = 30
 HAND_KEYS = {"global_orient": (3,), "hand_pose": (45,), "betas": (10,), "transl": (3,), "joints": (21, 3)}
@@ -110,13 +110,7 @@ def test_rerun_reuses_the_cache_and_a_forced_tiny_infiller(first_run, clip, tmp_
 
 @pytest.fixture(scope="module")
 def no_hands_clip(tmp_path_factory):
-    path = tmp_path_factory.mktemp("nohands") / "walls.mp4"
-    rng = np.random.default_rng(0)
-    texture = np.kron(rng.integers(0, 255, (40, 70, 3), dtype=np.uint8), np.ones((8, 8, 1), np.uint8))
-    with VideoWriter(path, 30, (320, 240)) as writer:
-        for i in range(12):
-            writer.write(np.ascontiguousarray(texture[20:260, 3 * i:3 * i + 320]))
-    return path
+    return write_sliding_texture(tmp_path_factory.mktemp("nohands") / "walls.mp4", seed=0)
 
 
 def test_no_hands_gives_a_valid_empty_result_with_a_warning(no_hands_clip, capsys):

@@ -344,19 +344,13 @@ def _load_npy_dict(path: Path) -> dict:
     """A pickled dict saved with np.save, read through the restricted unpickler (no code runs)."""
     import pickle
 
-    from hawor.io.safe_pickle import restricted_loads
+    from hawor.io.safe_pickle import read_npy
 
     try:
         with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-            if read_header is None:
-                raise ValueError(f".npy format {version} is not supported")
-            _, _, dtype = read_header(f)
-            if not dtype.hasobject:
-                raise ValueError("it holds a plain array, not a dict")
-            array = restricted_loads(f.read(), encoding="latin1")
+            array = read_npy(f, str(path))
+        if array.dtype != object:
+            raise ValueError("it holds a plain array, not a dict")
     except (OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         raise HaworInputError(f"ground truth {path}: cannot be read as a saved dict ({exc}).") from exc
     value = array.item() if isinstance(array, np.ndarray) and array.size == 1 else array

@@ -120,11 +120,33 @@ def torch_pickle_module(allowed: Policy | Iterable[str]):
     return Module
 
 
-def load_npz_objects(path: str | Path, key: str, allowed: Policy | Iterable[str] = NUMPY_GLOBALS) -> np.ndarray:
-    """Array ``key`` of an .npz file, reading object arrays through a restricted unpickler.
+def read_npy(f, source: str, allowed: Policy | Iterable[str] = NUMPY_GLOBALS) -> np.ndarray:
+    """The array in an open .npy stream; object arrays go through the restricted unpickler.
 
     ``np.load(allow_pickle=True)`` would run any code an object array carries; this admits only
     ``allowed`` (default: numpy arrays and scalars inside plain dicts, lists, strings and numbers).
+
+    Raises:
+        RefusedGlobal for code; ValueError (naming ``source``) for a damaged or unsupported file.
+    """
+    version = np.lib.format.read_magic(f)
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+    if read_header is None:
+        raise ValueError(f"{source} uses .npy format {version}; save it with numpy's default format")
+    shape, fortran, dtype = read_header(f)
+    if not dtype.hasobject:
+        count = int(np.prod(shape))
+        data = np.frombuffer(bytearray(f.read(count * dtype.itemsize)), dtype=dtype, count=count)
+        return data.reshape(shape, order="F" if fortran else "C")
+    array = restricted_loads(f.read(), allowed, encoding="latin1")
+    if not isinstance(array, np.ndarray) or array.shape != tuple(shape):
+        raise ValueError(f"{source} does not hold the {shape} array its header announces")
+    return array
+
+
+def load_npz_objects(path: str | Path, key: str, allowed: Policy | Iterable[str] = NUMPY_GLOBALS) -> np.ndarray:
+    """Array ``key`` of an .npz file, object arrays read by :func:`read_npy`.
 
     Raises:
         KeyError when the archive has no such array; RefusedGlobal for code; ValueError for a
@@ -135,15 +157,4 @@ def load_npz_objects(path: str | Path, key: str, allowed: Policy | Iterable[str]
         if member not in archive.namelist():
             raise KeyError(key)
         with archive.open(member) as f:
-            version = np.lib.format.read_magic(f)
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-            if read_header is None:
-                raise ValueError(f"{path}: '{key}' uses .npy format {version}; save it with numpy's default format")
-            shape, _, dtype = read_header(f)
-            if not dtype.hasobject:
-                return np.lib.format.read_array(io.BytesIO(archive.read(member)), allow_pickle=False)
-            array = restricted_loads(f.read(), allowed, encoding="latin1")
-    if not isinstance(array, np.ndarray) or array.shape != tuple(shape):
-        raise ValueError(f"{path}: '{key}' does not hold the {shape} array its header announces")
-    return array
+            return read_npy(f, f"{path}: '{key}'", allowed)
