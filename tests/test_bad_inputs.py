@@ -338,6 +338,14 @@ def test_the_video_identity_covers_the_whole_file(tmp_path):
     assert file_identity(path) != before
 
 
+def test_a_code_change_invalidates_every_stage_key(monkeypatch):
+    from hawor.pipeline import cache
+
+    key = cache.stage_key("hands", "upstream", 1.5)
+    monkeypatch.setattr(cache, "code_fingerprint", lambda: "edited-source")
+    assert cache.stage_key("hands", "upstream", 1.5) != key
+
+
 def test_a_folder_mixing_two_runs_is_refused(finished, tmp_path):
     folder = _copy(finished, tmp_path / "walls")
     with np.load(folder / "hands_camera.npz", allow_pickle=False) as data:

@@ -1,14 +1,15 @@
 """Stage cache under ``<result>/cache/``: a rerun with the same input and settings reuses a stage.
 
 Each stage stores one ``<stage>.npz`` holding its arrays plus ``__key__``, a hash of the input
-video's identity (its whole content), the stage's settings and the keys of the stages it depends
-on. A changed setting, weight file or upstream result therefore invalidates exactly the stages
+video's identity (its whole content), the stage's settings, the package's code and the keys of the
+stages it depends on. A changed setting, weight file or upstream result therefore invalidates exactly the stages
 downstream of it. Files are written atomically, so a crash never leaves a cache entry that a rerun
 would trust, and each entry carries a checksum of its content: an entry that is damaged or was
 edited is reported, discarded and recomputed.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -51,9 +52,22 @@ def _checksum(arrays: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of the package's own source: a changed stage must not be served from an older cache,
+    even when the version number was not bumped."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def stage_key(*parts) -> str:
-    """A short stable hash of JSON-serialisable parts (and the package version, so an upgrade recomputes)."""
-    text = json.dumps([__version__, parts], sort_keys=True, default=str)
+    """A short stable hash of JSON-serialisable parts, the package version and its code (so an
+    upgrade or a code change recomputes)."""
+    text = json.dumps([__version__, code_fingerprint(), parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
