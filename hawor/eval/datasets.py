@@ -20,10 +20,10 @@ import numpy as np
 
 from hawor.errors import HaworInputError
 from hawor.hands import HAND_SIDES
+from hawor.hands.joints import hand_visible
 
 DATASETS = ("synthetic", "hot3d", "dexycb", "arctic")
 UNITS = {"m": 1.0, "cm": 0.01, "mm": 0.001}
-MIN_VISIBLE_JOINTS = 11  # a hand counts as visible when at least this many joints project inside the image
 HOT3D_RGB_STREAM = "214-1"  # the Aria RGB camera of HOT3D-Clips
 # Plausible wrist -> middle-finger-base distance, metres (adult hands 0.07-0.11 m).
 HAND_SIZE_RANGE_M = (0.04, 0.2)
@@ -217,7 +217,7 @@ def _pose_matrix(q_wxyz, t_xyz) -> np.ndarray:
 
 
 def _visible(joints_world: np.ndarray, T_world_cam: np.ndarray, K: np.ndarray, size) -> np.ndarray:
-    """(N,) at least MIN_VISIBLE_JOINTS joints in front of the camera and inside the W x H image."""
+    """(N,) the hand is visible (hawor.hands.joints.hand_visible) counting only joints in front of the camera."""
     T_cam_world = np.linalg.inv(T_world_cam)
     cam = np.einsum("nij,nkj->nki", T_cam_world[:, :3, :3], joints_world) + T_cam_world[:, None, :3, 3]
     return _inside(cam, K, size)
@@ -228,8 +228,7 @@ def _inside(joints_cam: np.ndarray, K: np.ndarray, size) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         u = joints_cam[..., 0] / z * K[0, 0] + K[0, 2]
         v = joints_cam[..., 1] / z * K[1, 1] + K[1, 2]
-        inside = (z > 0) & (u >= 0) & (u < size[0]) & (v >= 0) & (v < size[1])
-    return inside.sum(-1) >= MIN_VISIBLE_JOINTS
+    return hand_visible(np.stack([u, v], -1), size, in_front=z > 0)
 
 
 def _read_json(path: Path) -> dict:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from hawor.hands.joints import hand_visible
+
 SIDES = ("left", "right")
-MIN_VISIBLE_JOINTS = 11
 
 
 def crop_window(joints_2d: np.ndarray, size: tuple[int, int], border: str) -> tuple[int, int, int, int]:
@@ -44,8 +45,7 @@ def score_hand_tracks(tracks, joints_2d: np.ndarray, window: tuple[int, int, int
     """
     x0, y0, x1, y1 = window
     truth = joints_2d - [x0, y0]
-    inside = (truth >= 0).all(-1) & (truth < [x1 - x0, y1 - y0]).all(-1)
-    visible = inside.sum(-1) >= MIN_VISIBLE_JOINTS  # (N, 2)
+    visible = hand_visible(truth, (x1 - x0, y1 - y0))  # (N, 2)
     size = np.ptp(truth, axis=2).max(-1)  # (N, 2) hand extent, pixels
     out = {}
     for k, side in enumerate(SIDES):

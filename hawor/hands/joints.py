@@ -34,3 +34,24 @@ WRIST_CLOSING_FACES = np.array([
     (279, 118, 215), (118, 117, 215), (215, 117, 214), (117, 119, 214), (214, 119, 121),
     (119, 120, 121), (121, 120, 78), (120, 108, 78), (78, 108, 79),
 ], dtype=np.int64)
+
+
+# A hand counts as visible in a frame when at least this many of its 21 joints project into the image
+# (the generator's ground truth, the evaluation and the detection scores share this rule).
+MIN_VISIBLE_JOINTS = 11
+
+
+def hand_visible(joints_2d: np.ndarray, size, in_front: np.ndarray | None = None) -> np.ndarray:
+    """(...,) True where at least MIN_VISIBLE_JOINTS of the joints lie inside the image.
+
+    Args:
+        joints_2d: (..., 21, 2) joint positions, pixels.
+        size: the image's (W, H).
+        in_front: optional (..., 21) bool, joints in front of the camera (the others never count).
+    """
+    joints_2d = np.asarray(joints_2d)
+    inside = ((joints_2d[..., 0] >= 0) & (joints_2d[..., 0] < size[0])
+              & (joints_2d[..., 1] >= 0) & (joints_2d[..., 1] < size[1]))
+    if in_front is not None:
+        inside &= in_front
+    return inside.sum(-1) >= MIN_VISIBLE_JOINTS

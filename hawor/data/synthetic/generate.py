@@ -56,11 +56,11 @@ from hawor.data.manifest import estimate_focal
 from hawor.data.synthetic.truth import hand_boxes, manifest_samples, project, write_manifest, write_truth
 from hawor.errors import HaworInputError
 from hawor.hands import HAND_SIDES, HandModel
+from hawor.hands.joints import hand_visible
 from hawor.io.files import save_npz_atomic
 from hawor.render.scene import vertex_normals
 
 OUTPUTS = ("video", "gt", "joints2d", "masks", "depth", "manifest")
-MIN_VISIBLE_JOINTS = 11
 
 
 @dataclass
@@ -195,7 +195,7 @@ def _hand_truth(side, model: HandModel, betas, tone, scene, camera, T_world_scen
     joints_world = joints_scene @ T_world_scene[:3, :3].T + T_world_scene[:3, 3]
     joints_cam = np.einsum("nij,nkj->nki", T_cam_scene[:, :3, :3], joints_scene) + T_cam_scene[:, None, :3, 3]
     vertices_cam = np.einsum("nij,nkj->nki", T_cam_scene[:, :3, :3], vertices_scene) + T_cam_scene[:, None, :3, 3]
-    observed = _visible(joints_cam, K, width, height)
+    observed = hand_visible(project(joints_cam, K), (width, height))
     direction = motion.elbow[None] - motion.wrist
     direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
     thumb_axis = motion.orientation @ rig.frame[:, 2]
@@ -209,11 +209,6 @@ def _hand_truth(side, model: HandModel, betas, tone, scene, camera, T_world_scen
                      wrist_cam - wrist_rest, joints_cam, vertices_scene, vertices_cam, forearm, observed, colors,
                      forearm_colors, motion)
 
-
-def _visible(joints_cam: np.ndarray, K: np.ndarray, width: int, height: int) -> np.ndarray:
-    uv = project(joints_cam, K)
-    inside = (uv[..., 0] >= 0) & (uv[..., 0] < width) & (uv[..., 1] >= 0) & (uv[..., 1] < height)
-    return inside.sum(-1) >= MIN_VISIBLE_JOINTS
 
 
 class _Grain:
