@@ -77,8 +77,6 @@ class FrameSource:
         for src, frame in enumerate(VideoReader(sel.path)):
             if src < sel.start:
                 continue
-            if sel.end is not None and src >= sel.end:
-                break
             # emit every output frame k whose source frame start + round(k * ratio) is this one
             while round(count * ratio) + sel.start == src:
                 if sel.max_frames is not None and count >= sel.max_frames:
