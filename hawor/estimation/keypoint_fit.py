@@ -7,16 +7,19 @@ Per track, one batched optimisation over all observed frames (one shape per trac
 - the metric wrist-relative 3D keypoints (MediaPipe world landmarks), which fix the hand's size
   and finger articulation; compared after the best rotation per frame, because their out-of-plane
   orientation is their weakest part (on rendered hands it was off by 20-40 degrees; the 2D
-  keypoints set the orientation better); weighted low (0.1) for the same reason;
+  keypoints set the orientation better); weighted 0.5: at 0.1 the fitted hands came out flatter
+  than the truth and 5 cm too far (median over 15 rendered tracks; 3.3 cm at 0.5);
 - joint limits (non-thumb fingers flex towards the palm, barely twist, MCPs abduct a little),
   a weak pose prior, a shape prior and a weak velocity prior between consecutive frames;
 - an acceleration prior over each run of consecutive frames, applied once the per-frame terms have
   converged: a Whittaker smoother (second differences, weight ``accel``) of the depth-bearing wrist
-  position, the root rotation (as a matrix, projected back) and the finger angles. Left to the
-  per-frame terms, monocular depth follows the hand's image size and jittered by centimetres, root
-  and fingers by degrees (acceleration error 5-7 m/s^2 on keypoints with 1.5-4 px noise, 0.3-0.6
-  after); inside Adam the same prior, stiff and coupling all frames, kept the fingers from
-  converging. Its cut-off (weight 3: about 4 Hz at 30 frames/s) keeps real hand motion.
+  position (as its image direction and its depth), the root rotation (as a matrix, projected back)
+  and the finger angles. Left to the per-frame terms, monocular depth follows the hand's image size
+  and jittered by centimetres, root and fingers by degrees (acceleration error 5-7 m/s^2 on
+  keypoints with 1.5-4 px noise, 0.3-0.6 after); inside Adam the same prior, stiff and coupling all
+  frames, kept the fingers from converging. Its cut-off (weight 3: about 4 Hz at 30 frames/s) keeps
+  real hand motion. The depth of a hand the image border may cut (:func:`depth_confidence`) is held
+  from the frames around it (weight ``hold_depth`` on its first differences).
 
 Initialisation is closed-form: root rotation by Kabsch on the palm joints, wrist position by
 linear least squares on the reprojection. Only the 21 joints are skinned while fitting.
@@ -43,6 +46,7 @@ PALM_JOINTS = (0, 5, 9, 13, 17)  # wrist and finger bases, OpenPose order
 _FINGER_LIMITS = {0: ((-0.35, 1.7), 0.4, 0.2), 1: ((-0.15, 1.9), 0.12, 0.12), 2: ((-0.15, 1.5), 0.12, 0.12)}
 _FINGER_STARTS = (1, 4, 7, 10)
 METRE_SCALE = 0.01  # residuals are in centimetres: 1 cm weighs 1
+HOLD_MAX_GAP = 30  # frames: a cut hand's depth is held from detections at most this far apart
 
 
 class JointSkinner(torch.nn.Module):
@@ -174,15 +178,45 @@ def _second_differences(triples: torch.Tensor, length: int) -> sparse.csr_matrix
                              shape=(len(mid), length))
 
 
-def smooth_sequence(values: torch.Tensor, triples: torch.Tensor, weight: float) -> torch.Tensor:
-    """argmin_x |x - values|^2 + weight * sum_b |x[b+1] - 2 x[b] + x[b-1]|^2 (Whittaker smoother).
+def smooth_sequence(values: torch.Tensor, triples: torch.Tensor, weight: float,
+                    confidence: torch.Tensor | None = None, pairs: torch.Tensor | None = None,
+                    hold: torch.Tensor | None = None) -> torch.Tensor:
+    """argmin_x sum_m c_m |x_m - values_m|^2 + weight * sum_b |x[b+1] - 2 x[b] + x[b-1]|^2
+    + sum_a hold_a |x[a+1] - x[a]|^2 (Whittaker smoother; frames of low confidence c follow their
+    neighbours: held constant across pairs with a large ``hold``, extrapolated linearly elsewhere).
 
-    values (M, C), triples (K,) middle frames of consecutive triples -> (M, C), same dtype.
+    values (M, C), triples (K,) middle frames of consecutive triples, confidence (M,) > 0 (default 1),
+    pairs (L,) first frames of consecutive pairs with hold (L,) their weights -> (M, C), same dtype.
     """
     diff = _second_differences(triples, len(values))
-    system = (sparse.identity(len(values)) + weight * (diff.T @ diff)).tocsc()
-    out = spsolve(system, values.double().numpy())
+    c = np.ones(len(values)) if confidence is None else confidence.double().numpy()
+    system = sparse.diags(c) + weight * (diff.T @ diff)
+    if hold is not None and len(pairs):
+        a = pairs.numpy()
+        first = sparse.csr_matrix((np.tile([-1.0, 1.0], len(a)), (np.repeat(np.arange(len(a)), 2),
+                                   (a[:, None] + [0, 1]).ravel())), shape=(len(a), len(values)))
+        system = system + first.T @ sparse.diags(hold.double().numpy()) @ first
+    system = system.tocsc()
+    out = spsolve(system, c[:, None] * values.double().numpy().reshape(len(values), -1))
     return torch.as_tensor(out.reshape(values.shape), dtype=values.dtype)
+
+
+def depth_confidence(keypoints_2d: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int],
+                     margin: float = 0.01, cut: float = 1e-3) -> torch.Tensor:
+    """Confidence of the depth that the keypoints imply: 1 for a hand inside the image, ``cut`` for one
+    that its border may cut (its box or a keypoint within ``margin`` x the short side of the border).
+
+    keypoints_2d (M, 21, 2) and boxes (M, 4) x1 y1 x2 y2, pixels of an image of ``size`` (W, H) -> (M,).
+    Depth comes from the hand's image size; of a hand cut by the border the landmark model squeezes
+    the unseen part inside the image, and the fit put such hands 20-40 cm too far (rendered clips),
+    so their depth is taken from the frames around them instead.
+    """
+    m = margin * min(size)
+    lo = torch.minimum(keypoints_2d.min(-2).values, boxes[:, :2])
+    hi = torch.maximum(keypoints_2d.max(-2).values, boxes[:, 2:])
+    limit = torch.tensor([size[0], size[1]], dtype=keypoints_2d.dtype) - m
+    inside = (lo >= m).all(-1) & (hi <= limit).all(-1)
+    return torch.where(inside, 1.0, cut).to(keypoints_2d.dtype)
 
 
 def _hand_size_px(keypoints_2d: torch.Tensor) -> torch.Tensor:
@@ -192,8 +226,8 @@ def _hand_size_px(keypoints_2d: torch.Tensor) -> torch.Tensor:
 
 # Adam's step per unit (radians, metres, shape coefficients), cosine-decayed to settle.
 LEARNING_RATES = {"angles": 0.05, "metres": 0.01, "betas": 0.05}
-DEFAULT_WEIGHTS = {"kp2d": 1.0, "kp3d": 0.1, "limits": 100.0, "pose": 1e-3, "betas": 1e-2, "smooth": 0.1,
-                   "accel": 3.0}
+DEFAULT_WEIGHTS = {"kp2d": 1.0, "kp3d": 0.5, "limits": 100.0, "pose": 1e-3, "betas": 1e-2, "smooth": 0.1,
+                   "accel": 3.0, "hold_depth": 1.0}
 
 
 @contextlib.contextmanager
@@ -249,6 +283,8 @@ class _TrackFit:
         self.kp2d = torch.as_tensor(track.keypoints_2d, dtype=torch.float32)
         self.centre = torch.tensor(intrinsics.center, dtype=torch.float32)
         self.scores = torch.as_tensor(track.scores, dtype=torch.float32).clamp(0.05, 1.0)
+        self.depth_confidence = depth_confidence(self.kp2d, torch.as_tensor(track.boxes, dtype=torch.float32),
+                                                 intrinsics.size)
         self.consecutive = torch.as_tensor(np.diff(track.frame_indices) == 1)
         # middle frames b of consecutive triples b-1, b, b+1
         self.triples = torch.nonzero(self.consecutive[1:] & self.consecutive[:-1])[:, 0] + 1
@@ -323,18 +359,27 @@ class _TrackFit:
     def _smooth_motion(self) -> None:
         """Acceleration prior, as a Gaussian smoother around the fitted values: the per-frame fit
         leaves depth, root orientation and fingers jittering (centimetres, degrees)."""
-        if not len(self.triples) or self.w["accel"] <= 0:
+        if self.m < 2 or self.w["accel"] <= 0:
             return
         with torch.no_grad():
             m = self.m
             root = axis_angle_to_matrix(self.global_orient).reshape(m, 9)  # matrices: axis-angle wraps at pi
-            smooth = smooth_sequence(torch.cat([root, self.hand_pose, self.wrist], 1), self.triples, self.w["accel"])
+            # the wrist as its image direction and its depth: only the depth of a cut hand is unreliable
+            depth = self.wrist[:, 2:].clamp_min(0.05)
+            ray = self.wrist[:, :2] / depth
+            smooth = smooth_sequence(torch.cat([root, self.hand_pose, ray], 1), self.triples, self.w["accel"])
+            conf = self.depth_confidence
+            # successive detections, also across short gaps: a cut hand often shows in single frames
+            gaps = np.diff(self.track.frame_indices)
+            pairs = torch.as_tensor(np.flatnonzero(gaps <= HOLD_MAX_GAP))
+            hold = self.w["hold_depth"] * (1 - torch.minimum(conf[pairs], conf[pairs + 1]))
+            depth = smooth_sequence(depth, self.triples, self.w["accel"], conf, pairs, hold).clamp_min(0.05)
             u, _, vt = torch.linalg.svd(smooth[:, :9].reshape(m, 3, 3))
             fix = torch.ones(m, 3)
             fix[:, 2] = torch.det(u @ vt)
             self.global_orient.copy_(matrix_to_axis_angle(u @ torch.diag_embed(fix) @ vt))
             self.hand_pose.copy_(smooth[:, 9:54])
-            self.wrist.copy_(smooth[:, 54:])
+            self.wrist.copy_(torch.cat([smooth[:, 54:] * depth, depth], 1))
 
     def _resolve_wrist(self) -> None:
         with torch.no_grad():
