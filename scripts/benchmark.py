@@ -38,7 +38,7 @@ CANDIDATES = 3
 BORDER_FOCAL_FACTOR = 1.6  # focal x1.6 = a narrower view: hands reach the image border far more often
 LEARNED_WEIGHTS = {"detector": "detector", "hands": "regressor", "camera": "droid", "scale": "metric3d",
                    "infiller": "infiller"}  # pipeline stage option -> weight file name (hawor.weights)
-SPEED_STAGES = ("detection", "hands", "camera", "world")
+SPEED_STAGES = ("focal", "detection", "hands", "camera", "world")
 # The open hand for the ground truth and the run, on every machine: the same seeds give the same
 # sequences with or without the MANO files, and the run's joints are those of the truth's hand model.
 HAND_MODEL = "open"
@@ -56,6 +56,9 @@ def parse_args(argv):
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--backends", nargs="+", default=["embedded", "learned"], choices=("embedded", "learned"),
                    help="backend sets to run; 'learned' runs only when at least one learned weight file is present")
+    p.add_argument("--focal", choices=("ground_truth", "estimated"), default="ground_truth",
+                   help="give the runs the sequence's focal length (default) or let them estimate it, as a user "
+                        "without --img_focal")
     p.add_argument("--quick", action="store_true",
                    help="CI: one 48-frame 320x240 low_light sequence, embedded backends; exit 1 unless every figure "
                         "is finite and in range")
@@ -213,20 +216,20 @@ def _run_child(video: str, options: dict) -> dict:
     return {"summary": result.summary, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run_pipeline(video: Path, out_dir: Path, focal: float, stages: dict[str, str]) -> dict:
+def run_pipeline(video: Path, out_dir: Path, focal: float | None, stages: dict[str, str]) -> dict:
     options = {"output_dir": str(out_dir), "img_focal": focal, "vis_mode": "none", "force": True,
                "hand_model": HAND_MODEL, **stages}
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         return pool.submit(_run_child, str(video), options).result()
 
 
-def evaluate_run(result_folder: Path, seq_dir: Path) -> dict:
+def evaluate_run(result_folder: Path, seq_dir: Path, focal: str = "ground_truth") -> dict:
     from hawor.eval.datasets import read_ground_truth
     from hawor.eval.protocol import Protocol, evaluate, prediction_arrays
 
     result = hawor.load_result(result_folder)
     return evaluate(prediction_arrays(result), read_ground_truth(seq_dir, "synthetic"),
-                    Protocol(focal="ground_truth"), summary=result.summary)
+                    Protocol(focal=focal), summary=result.summary)
 
 
 def speed(summary: dict, peak_rss_mb: float) -> dict:
@@ -297,7 +300,7 @@ def tables(records: list[dict]) -> str:
         camera_rows.append([r["category"], str(r["seed"]), r["backends"],
                             _f(rep.get("camera_ate_se3_m"), "{:.2f}", 100), _f(rep.get("camera_ate_m"), "{:.2f}", 100),
                             _f(rep.get("sim3_scale"), "{:.2f}"), _f(rep.get("path_length_ratio"), "{:.2f}"),
-                            _f(s["total_fps"])]
+                            f"{r['focal_used']:.0f} / {r['spec']['focal']:.0f}", _f(s["total_fps"])]
                            + [_f(s.get(f"{st}_fps")) for st in SPEED_STAGES] + [_f(s["peak_rss_mb"], "{:.0f}")])
     parts = ["Per sequence and hand (W-/WA-MPJPE over frames valid in both, PA-MPJPE and camera-frame MPJPE "
              "over frames observed and visible):", "",
@@ -305,7 +308,7 @@ def tables(records: list[dict]) -> str:
                              "WA-MPJPE mm", "PA-MPJPE mm", "cam MPJPE mm", "swaps"], hand_rows), "",
              "Camera and speed per sequence (fps = frames / wall seconds of the stage):", "",
              markdown_table(["category", "seed", "backends", "ATE SE3 cm", "ATE Sim3 cm", "Sim3 scale s",
-                             "path length pred/true", "total fps"]
+                             "path length pred/true", "focal used / true px", "total fps"]
                             + [f"{st} fps" for st in SPEED_STAGES] + ["peak MB"], camera_rows), "",
              "Means over sequences (per backend set and hand; medians in brackets):", "",
              summary_table([r for r in records if "error" not in r])]
@@ -380,14 +383,15 @@ def main(argv=None) -> int:
                       "frames": args.frames, "spec": spec}
             records.append(record)
             try:  # a crash of one run is a finding: record it and go on
-                run = run_pipeline(seq_dir / "video.mp4", args.out / "results" / seq_dir.name / name, spec["focal"],
-                                   stages)
-                report = evaluate_run(args.out / "results" / seq_dir.name / name / "video", seq_dir)
+                given = spec["focal"] if args.focal == "ground_truth" else None
+                run = run_pipeline(seq_dir / "video.mp4", args.out / "results" / seq_dir.name / name, given, stages)
+                report = evaluate_run(args.out / "results" / seq_dir.name / name / "video", seq_dir, args.focal)
             except Exception as exc:  # noqa: BLE001
                 record["error"] = f"{type(exc).__name__}: {exc}"
                 print(f"  {seq_dir.name} [{name}]: FAILED {record['error']}", flush=True)
                 continue
             record.update({"report": report, "speed": speed(run["summary"], run["peak_rss_mb"]),
+                           "focal_used": run["summary"]["focal"],
                            "stage_backends": {st: v["backend"] for st, v in run["summary"]["stages"].items()}})
             print(f"  {seq_dir.name} [{name}]: " + ", ".join(
                 f"{h} W {_f(report.get(h, {}).get('w_mpjpe_mm'))} PA {_f(report.get(h, {}).get('pa_mpjpe_mm'))}"
@@ -396,7 +400,7 @@ def main(argv=None) -> int:
     repeat = " ".join(f"{r['category']}:{r['seed']}" for r in records if r["backends"] == next(iter(sets)))
     ran = {r["backends"]: r["stage_backends"] for r in records if "stage_backends" in r}
     header = (f"Command: `python scripts/benchmark.py --sequences {repeat} --frames {args.frames} --width {args.width} "
-              f"--height {args.height}`  \nMachine: {machine()}; wall time "
+              f"--height {args.height} --focal {args.focal}`  \nMachine: {machine()}; wall time "
               f"{time.perf_counter() - started:.0f} s  \nBackends: "
               + "; ".join(f"{name}: {json.dumps(stages)}" for name, stages in ran.items()) + "\n")
     text = header + "\n" + tables(records)

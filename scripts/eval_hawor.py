@@ -33,7 +33,8 @@ def parse_args(argv):
     p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="frames per W-/WA-MPJPE chunk (default 100)")
     p.add_argument("--boxes", default="detector", choices=BOXES, help="boxes the run used (recorded in the table)")
     p.add_argument("--focal", default="default", choices=FOCALS,
-                   help="focal the run used: default 600 px or the ground truth's (checked against the result)")
+                   help="focal the run used: default 600 px or the ground truth's (checked against the result), or "
+                        "its own estimate (its error is noted)")
     p.add_argument("--gt-unit", default="m", choices=tuple(UNITS), help="length unit of the ground truth (default m)")
     p.add_argument("--hand-model", default="auto", choices=("auto", "mano", "open"),
                    help="hand model that turns MANO parameters into joints (HOT3D; MANO for real data)")

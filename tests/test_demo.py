@@ -74,6 +74,7 @@ def test_summary_and_accuracy_against_ground_truth(first_run):
     for stage in summary["stages"].values():
         assert stage["backend"] and stage["reason"] and stage["seconds"] >= 0
     assert summary["stages"]["detection"]["backend"] == "landmarks"  # embedded defaults
+    assert summary["intrinsics"]["focal_source"] == "given" and summary["intrinsics"]["fx"] == 300
     assert summary["versions"]["torch"] == torch.__version__
     evaluation = summary["evaluation"]
     assert evaluation and evaluation["file"].endswith("hands_world.npz")
@@ -122,6 +123,9 @@ def test_no_hands_gives_a_valid_empty_result_with_a_warning(no_hands_clip, capsy
     for side in ("left", "right"):
         assert not result.hands_world[side].valid.any() and np.isnan(result.joints_world[side]).all()
     assert any("no hands" in w for w in result.summary["warnings"])
+    # no --img_focal and 12 frames of a sliding texture: the focal cannot be estimated; the default, said so
+    assert result.summary["intrinsics"]["focal_source"] == "default" and result.focal == 600
+    assert any(w.startswith("focal: ") and "--img_focal" in w for w in result.summary["warnings"])
     with np.load(out / "walls" / "tracks.npz") as tracks:
         assert len(tracks["left_frame_indices"]) == 0 and len(tracks["right_frame_indices"]) == 0
     # --force recomputes every stage

@@ -19,7 +19,7 @@ from hawor.geometry import DEFAULT_FOCAL
 from hawor.hands import HAND_SIDES
 
 BOXES = ("detector", "ground_truth")
-FOCALS = ("default", "ground_truth")
+FOCALS = ("default", "ground_truth", "estimated")
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,8 @@ class Protocol:
 
     hands: which hands are scored ("right" only, as the HOT3D script, or both). chunk: frames per
     alignment chunk of W-/WA-MPJPE (100 as published). boxes / focal: what the run used (the
-    detector's boxes or ground-truth boxes; the default 600 px focal or the ground truth's) - recorded
-    from the result and checked, not changed by the evaluation.
+    detector's boxes or ground-truth boxes; the default 600 px focal, the ground truth's, or the run's
+    own estimate) - recorded from the result and checked, not changed by the evaluation.
     """
 
     hands: tuple[str, ...] = HAND_SIDES
@@ -110,7 +110,11 @@ def evaluate(pred: dict, gt: dict, protocol: Protocol = Protocol(), summary: dic
     check_hands(pred, gt, protocol)
     report = evaluate_world(pred, gt, sides=protocol.hands, chunk=protocol.chunk, fps=gt.get("fps") or pred.get("fps"))
     notes = []
-    if "K" in gt and "focal" in pred:
+    if "K" in gt and "focal" in pred and protocol.focal == "estimated":
+        true = float(gt["K"][0, 0])
+        notes.append(f"the run estimated focal {pred['focal']:.1f} px; the ground truth's is {true:.1f} px "
+                     f"({pred['focal'] / true - 1:+.1%})")
+    elif "K" in gt and "focal" in pred:
         expected = float(gt["K"][0, 0]) if protocol.focal == "ground_truth" else DEFAULT_FOCAL
         if abs(pred["focal"] - expected) > 1e-3 * expected:
             notes.append(f"the run used focal {pred['focal']:.1f} px, but the protocol says focal: {protocol.focal} "

@@ -181,20 +181,21 @@ def _run(video: Path, source: FrameSource, folder: Path, options: RunOptions, re
     run_id = uuid.uuid4().hex[:16]
     plan = plan_for_run(options, regressor, infiller)  # every stage's backend, decided once
     plan.require_runnable()
-    intrinsics = Intrinsics.default(source.size, options.img_focal, options.img_center)
     cache = StageCache(folder / "cache", force=options.force)
-    focal = intrinsics.focal
     models = {side: HandModel(side, plan["hand_model"].backend).double() for side in HAND_SIDES}
     hand_backend = models["right"].backend
     video_key = stage_key("video", file_identity(video), source.selection.settings())
 
+    focal_est, rec_focal = stages.estimate_focal(source, cache, video_key, options.img_focal)
+    intrinsics = Intrinsics.default(source.size, focal_est.focal, options.img_center)
+    focal = intrinsics.focal
     tracks, num_frames, rec_det = stages.detect(source, cache, plan, video_key)
     hands_cam, rec_hands = stages.estimate_hands(source, cache, plan, tracks, num_frames, intrinsics, models,
                                                  rec_det.key, regressor)
     traj, rec_cam = stages.estimate_trajectory(source, cache, plan, hands_cam, intrinsics, models, rec_hands.key)
     world, rec_world = stages.assemble_world(cache, plan, hands_cam, traj, models, rec_cam.key, infiller,
                                              options.max_gap)
-    records = [rec_det, rec_hands, rec_cam, rec_world]
+    records = [*([rec_focal] if rec_focal else []), rec_det, rec_hands, rec_cam, rec_world]
 
     header = {"fps": np.float64(source.fps), "num_frames": np.int64(num_frames),
               "image_size": np.array(source.size, np.int64), "focal": np.float64(focal),
@@ -213,7 +214,9 @@ def _run(video: Path, source: FrameSource, folder: Path, options: RunOptions, re
     result.summary = _summary(video, result, options, records, tracks, outputs, evaluation,
                               time.perf_counter() - started)
     result.summary["warnings"] += [f"cache: {message}" for message in cache.discarded]
-    result.summary.update(device=plan.device, plan=plan.as_dict(), intrinsics=intrinsics.as_dict())
+    result.summary.update(device=plan.device, plan=plan.as_dict(),
+                          intrinsics={**intrinsics.as_dict(), "focal_source": focal_est.source,
+                                      "focal_detail": focal_est.detail})
     written = [*RESULT_FILES, *(f"{r.name}.mp4" for r in records if r.name.startswith("vis_")),
                *(["hands.rrd"] if "rerun" in outputs else []), *(["hands.glb"] if "glb" in outputs else [])]
     # written last: a folder whose summary.json is missing or disagrees with its files is incomplete

@@ -23,6 +23,7 @@ from hawor.hands import HAND_SIDES, HandModel
 from hawor.pipeline.cache import StageCache, file_identity, stage_key
 from hawor.pipeline.frames import FrameSource
 from hawor.pipeline.plan import BackendPlan
+from hawor.slam.focal import FocalEstimate
 from hawor.slam.trajectory import CameraTrajectory
 from hawor.world.assemble import camera_to_world, hand_joints, world_to_camera
 from hawor.world.infill import fill_hands, load_infiller
@@ -133,6 +134,33 @@ def detect(source: FrameSource, cache: StageCache, plan: BackendPlan,
     return (*run_cached(cache, record, compute,
                         lambda r: ({**tracks_to_arrays(r[0]), "num_frames": np.int64(r[1])}, {}),
                         lambda arrays, meta: (tracks_from_arrays(arrays), int(arrays["num_frames"]))), record)
+
+
+# ---------------------------------------------------------------- focal length
+
+def estimate_focal(source: FrameSource, cache: StageCache, video_key: str,
+                   given: float | None) -> tuple[FocalEstimate, StageRecord | None]:
+    """The run's focal length: ``given`` (``--img_focal``), else estimated from the video's rotation
+    (a cached stage; see :mod:`hawor.slam.focal`)."""
+    from hawor.slam.focal import estimate_focal as estimate
+
+    if given is not None:
+        return estimate(source, given), None
+    record = StageRecord("focal", "rotation_self_calibration", "--img_focal not given")
+    record.key = stage_key("focal", video_key)
+
+    def compute():
+        est = estimate(source.progress("focal"))
+        record.warnings += est.warnings
+        return est
+
+    est = run_cached(cache, record, compute,
+                     lambda e: ({"focal": np.float64(e.focal), "pairs": np.int64(e.pairs)},
+                                {"source": e.source, "detail": e.detail}),
+                     lambda a, meta: FocalEstimate(float(a["focal"]), meta["source"], meta["detail"],
+                                                   int(a["pairs"]), list(meta.get("warnings", []))))
+    record.backend = est.source
+    return est, record
 
 
 # ---------------------------------------------------------------- camera-space hands
@@ -280,4 +308,4 @@ def _world_from_arrays(arrays) -> WorldHands:
 
 
 __all__ = ["StageRecord", "StageTimer", "WorldHands", "assemble_world", "detect", "estimate_hands",
-           "estimate_trajectory", "run_cached", "tracks_from_arrays", "tracks_to_arrays"]
+           "estimate_focal", "estimate_trajectory", "run_cached", "tracks_from_arrays", "tracks_to_arrays"]
