@@ -28,7 +28,8 @@ def add_run_options(parser: argparse.ArgumentParser, official: argparse._Argumen
     official = official or parser.add_argument_group("official flags")
     official.add_argument("--vis_mode", default="world", choices=("world", "cam", "both"),
                           help="which video to render: world view, camera view (hands over the frames) or both")
-    official.add_argument("--img_focal", type=float, default=None, help="focal length in pixels (default 600)")
+    official.add_argument("--img_focal", type=float, default=None,
+                          help="focal length in pixels (default: estimated from the video's rotation, else 600)")
     official.add_argument("--checkpoint", default=None,
                           help=f"HaWoR regressor checkpoint (default {weight_path('regressor')})")
     official.add_argument("--infiller_weight", default=None,

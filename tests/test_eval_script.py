@@ -156,3 +156,21 @@ def _turn():
     T = np.eye(4)
     T[0, 0] = T[2, 2] = -1
     return T
+
+
+def test_focal_protocols_note_what_the_run_used(truth, tmp_path, capsys):
+    """The truth read back as a result whose recorded focal is 10 % above the truth's: with
+    ``--focal ground_truth`` the mismatch is noted, with ``--focal estimated`` the estimate's error."""
+    result = _copy(truth, tmp_path / "result")
+    with np.load(truth / "camera.npz") as camera:
+        true_focal = float(camera["K"][0, 0])
+    for name in ("hands_world.npz", "camera.npz"):
+        if "focal" in np.load(result / name).files:
+            _edit(result / name, focal=np.float64(true_focal * 1.1))
+    outputs = {}
+    for focal in ("ground_truth", "estimated"):
+        code, out, err = _run(capsys, result, "--gt", truth, "--focal", focal, "--json", tmp_path / f"{focal}.json")
+        assert code == 0, err
+        outputs[focal] = json.loads((tmp_path / f"{focal}.json").read_text())
+    assert any("protocol says focal: ground_truth" in n for n in outputs["ground_truth"]["notes"])
+    assert any("estimated focal" in n and "+10.0%" in n for n in outputs["estimated"]["notes"])

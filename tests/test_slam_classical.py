@@ -252,3 +252,32 @@ def test_a_model_glued_from_parts_at_different_scales_is_rejected(sequence):
     glued.points[only_first] *= 100.0
     glued.T_cam_world[:half, :3, 3] *= 100.0
     assert _implausible_path(glued, tracks)
+
+
+def test_a_stationary_head_stays_put_while_the_hands_move(tmp_path):
+    """A generated clip with the head frozen (the hands move as usual), through the whole default
+    pipeline: the moving hands must not drag the camera (masks), and world hands then equal camera
+    hands. Measured: 0.0 cm, 0.0 degrees (the static-camera rule)."""
+    import dataclasses
+
+    import hawor
+    from hawor.data.synthetic.generate import render_frames, simulate
+    from hawor.io.video import VideoWriter
+
+    sim = simulate(seed=6, num_frames=60, width=320, height=240, hand_backend="open")
+    frozen = np.repeat(sim.camera.T_scene_cam[:1], 60, axis=0)
+    sim = dataclasses.replace(sim, camera=dataclasses.replace(sim.camera, T_scene_cam=frozen))
+    video = tmp_path / "still.mp4"
+    with VideoWriter(video, 30.0, (320, 240)) as writer:
+        for rgb, _, _ in render_frames(sim):
+            writer.write(rgb)
+    result = hawor.run(video, output_dir=tmp_path / "out", img_focal=float(sim.K[0, 0]), vis_mode="none",
+                       hand_model="open")
+    T = result.camera.T_world_cam
+    travel = np.linalg.norm(T[:, :3, 3], axis=1).max()
+    turn = np.rad2deg(Rotation.from_matrix(T[:, :3, :3]).magnitude()).max()
+    assert travel < 0.01 and turn < 0.5, (travel, turn)
+    observed = result.hands_world["right"].observed
+    assert observed.sum() >= 20  # the hands were there to drag the camera
+    np.testing.assert_allclose(result.joints_world["right"][observed], result.joints_camera["right"][observed],
+                               atol=0.01)
