@@ -32,6 +32,7 @@ class ScaleEstimate:
     num_points: int = 0
     motion_scale: float = float("nan")  # the world-motion estimate, for the run summary
     warnings: list[str] = field(default_factory=list)
+    per_frame: np.ndarray | None = None  # (N,) scale per frame where the map's own scale changes
 
 
 def hand_joints_camera(hands: Mapping[str, np.ndarray], hand_models: Mapping | None = None) -> np.ndarray:
@@ -61,8 +62,9 @@ def hand_anchored_ratios(T_world_cam: np.ndarray, points_world: np.ndarray, obse
                          hand_masks, K: np.ndarray, image_size: tuple[int, int], ring_fraction: float = 0.35,
                          near_fraction: float = 0.5,
                          frames: np.ndarray | None = None) -> list[np.ndarray]:
-    """Per frame, the ratios hand-joint depth / unscaled point depth of map points in the ring around
-    the hands (dilated silhouette minus silhouette), each point paired with its nearest hand joint.
+    """Per frame of ``frames`` (default all), the ratios hand-joint depth / unscaled point depth of map
+    points in the ring around the hands (dilated silhouette minus silhouette), each point paired with
+    its nearest hand joint; an empty array for a frame without any.
     (Weighting the ring's lower half up, as first tried, biased the scale high on the
     synthetic sequences: below a hand a downward-looking camera sees nearer table.)
 
@@ -75,6 +77,7 @@ def hand_anchored_ratios(T_world_cam: np.ndarray, points_world: np.ndarray, obse
     frames = np.arange(len(T_world_cam)) if frames is None else frames
     out = []
     for f in frames:
+        out.append(np.zeros(0))
         xy, pidx = observations[f]
         joints = joints_cam[f].reshape(-1, 3)
         joints = joints[np.isfinite(joints).all(1) & (joints[:, 2] > 0.05)]
@@ -102,8 +105,7 @@ def hand_anchored_ratios(T_world_cam: np.ndarray, points_world: np.ndarray, obse
         # lie elsewhere in depth
         close = d2[np.arange(len(d2)), nearest] <= (near_fraction * extent / to_mask[0]) ** 2
         ok = (depth > 1e-6) & close
-        ratios = joints[nearest[ok], 2] / depth[ok]
-        out.append(ratios)
+        out[-1] = joints[nearest[ok], 2] / depth[ok]
     return out
 
 
@@ -117,6 +119,37 @@ def geman_mcclure_scale(ratios: np.ndarray, s0: float, sigma: float = 0.5) -> fl
 
     res = minimize_scalar(cost, bounds=(np.log(s0) - 1.0, np.log(s0) + 1.0), method="bounded")
     return float(np.exp(res.x))
+
+
+SCALE_WINDOW = 30  # frames per window of the scale-consistency check
+MIN_WINDOW_POINTS = 50
+MIN_WINDOW_FRAMES = 10
+MAX_WINDOW_SPREAD = 3.0  # windows agreeing within this factor share one scale
+
+
+def scale_over_time(ratios: list[np.ndarray], window: int = SCALE_WINDOW) -> np.ndarray | None:
+    """(N,) scale per frame when the map's own scale changes over the video, else None.
+
+    ratios: per frame, hand-anchored ratios (:func:`hand_anchored_ratios`). Monocular maps can change
+    scale where chunks are chained or tracking breaks (a map broken on a head turn was 8x off after
+    it, rendered clip); the hands keep the metric size throughout. The median ratio of each window of
+    ``window`` frames with at least ``MIN_WINDOW_POINTS`` ratios from ``MIN_WINDOW_FRAMES`` frames is
+    compared: when the largest and smallest differ by more than ``MAX_WINDOW_SPREAD`` (hands lifted
+    off the table move it by tens of percent), each frame takes the log-linear interpolation of the
+    window medians (held beyond the first and last window). Thinner windows (10 ratios from 5
+    frames) once gave a 100x outlier.
+    """
+    n = len(ratios)
+    centres, values = [], []
+    for start in range(0, n, window):
+        part = [r for r in ratios[start:start + window] if len(r)]
+        pooled = np.concatenate([np.zeros(0), *part])
+        if len(pooled) >= MIN_WINDOW_POINTS and len(part) >= MIN_WINDOW_FRAMES:
+            centres.append(start + (min(start + window, n) - start - 1) / 2)
+            values.append(np.log(np.median(pooled)))
+    if len(values) < 2 or np.exp(np.ptp(values)) <= MAX_WINDOW_SPREAD:
+        return None
+    return np.exp(np.interp(np.arange(n), centres, values))
 
 
 def world_motion_scale(T_world_cam: np.ndarray, joints_cam: np.ndarray, step: int = 6) -> tuple[float, float]:
@@ -176,17 +209,23 @@ def estimate_hand_scale(T_world_cam: np.ndarray, points_world: np.ndarray, obser
     motion, cond = (float("nan"), 0.0)
     if joints_cam is not None:
         motion, cond = world_motion_scale(T_world_cam, joints_cam)
-        per_frame = hand_anchored_ratios(T_world_cam, points_world, observations, joints_cam, hand_masks, K, image_size)
-        per_frame = [r for r in per_frame if len(r)]
+        aligned = hand_anchored_ratios(T_world_cam, points_world, observations, joints_cam, hand_masks, K, image_size)
+        per_frame = [r for r in aligned if len(r)]
         count = int(sum(len(r) for r in per_frame))
         if count >= min_points:
             medians = np.array([np.median(r) for r in per_frame])
             s0 = float(np.median(medians))
             s = geman_mcclure_scale(np.concatenate(per_frame), s0)
-            if np.isfinite(motion) and cond > 1.0 and not 0.5 < s / max(motion, 1e-12) < 2.0:
+            varying = scale_over_time(aligned)
+            if varying is not None:
+                warn.append(f"the unscaled map changes its own scale over the video (hand-anchored scale "
+                            f"{varying.min():.3g} to {varying.max():.3g} in windows of {SCALE_WINDOW} frames): each "
+                            "stretch of the camera path is scaled by its own value")
+            elif np.isfinite(motion) and cond > 1.0 and not 0.5 < s / max(motion, 1e-12) < 2.0:
                 warn.append(f"hand-anchored scale {s:.4g} and world-motion scale {motion:.4g} disagree by more "
                             "than 2x; the hand-anchored value is used")
-            return ScaleEstimate(_bounded(s), "hand_anchored", len(per_frame), count, motion, warn)
+            return ScaleEstimate(_bounded(s), "hand_anchored", len(per_frame), count, motion, warn,
+                                 None if varying is None else np.clip(varying, *SCALE_BOUNDS))
         warn.append(f"only {count} scene points around the hands; hand-anchored scale unavailable")
         if np.isfinite(motion) and motion > 0 and cond > 1.0:
             return ScaleEstimate(_bounded(motion), "world_motion", motion_scale=motion, warnings=warn)
