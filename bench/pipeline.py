@@ -31,11 +31,12 @@ from hawor.io.video import VideoReader, VideoWriter  # noqa: E402
 from hawor.pipeline import RunOptions, run  # noqa: E402
 
 
-def analysis_speed(work: Path, seconds: float):
+def analysis_speed(work: Path, seconds: float, estimate_focal: bool = False):
     frames = int(round(30 * seconds))
     paths = generate_sequence(work / "clip720", seed=11, num_frames=frames, width=1280, height=720, fps=30.0)
     start = time.perf_counter()
-    result = run(paths["video"], RunOptions(output_dir=work / "out720", img_focal=1200.0, vis_mode="none", force=True))
+    result = run(paths["video"], RunOptions(output_dir=work / "out720", img_focal=None if estimate_focal else 1200.0,
+                                            vis_mode="none", force=True))
     elapsed = time.perf_counter() - start
     stages = {name: stage["seconds"] for name, stage in result.summary["stages"].items()}
     return {"video": "synthetic 1280x720 @ 30 fps", "frames": frames, "seconds": round(elapsed, 2),
@@ -84,13 +85,15 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=10.0, help="length of the 720p30 analysis clip")
     p.add_argument("--minutes", type=float, default=10.0, help="length of the long 1080p video (0: skip)")
+    p.add_argument("--estimate-focal", action="store_true",
+                   help="analysis without --img_focal, as a default user (adds the focal stage)")
     p.add_argument("--work", default=None, help="working folder (default: a temporary one)")
     p.add_argument("--json", default=None, help="also write the figures to this file")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        analysis, result = analysis_speed(work, args.seconds)
+        analysis, result = analysis_speed(work, args.seconds, args.estimate_focal)
         figures = {"analysis_720p": analysis, "render_720p": render_speed(work, work / "clip720" / "video.mp4")}
         if args.minutes > 0:
             figures["long_1080p"] = long_video_memory(work, args.minutes)

@@ -78,7 +78,13 @@ class VideoReader:
         self.size = self.info.size
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        """Decode every frame in order.
+        """Decode every frame in order (see :meth:`frames`)."""
+        return self.frames()
+
+    def frames(self, grey_size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+        """Decode every frame in order: RGB uint8 (H, W, 3), or with ``grey_size`` (w, h) grey uint8
+        (h, w) made by the decoder's scaler (trackers need only small luma; skipping the full-size RGB
+        conversion saves more than the tracking costs at 720p and above).
 
         Damage is an error, never a silently shorter or garbled video (docs/outputs.md): a decoding
         failure, a frame the decoder had to conceal errors in, or an end before the frame count the
@@ -96,7 +102,11 @@ class VideoReader:
                             f"video {self.path}: frame {decoded} is damaged (the decoder had to conceal errors); "
                             f"the file is corrupt. Fix: download or copy it again, or re-encode it; --end {decoded} "
                             "uses only the frames before the damage.")
-                    yield frame.to_ndarray(format="rgb24")
+                    if grey_size is None:
+                        yield frame.to_ndarray(format="rgb24")
+                    else:
+                        yield frame.reformat(width=grey_size[0], height=grey_size[1], format="gray",
+                                             interpolation="BILINEAR").to_ndarray()
                     decoded += 1
             except av.error.FFmpegError as exc:
                 raise HaworInputError(f"video {self.path}: decoding failed at frame {decoded} ({exc}); the file is "

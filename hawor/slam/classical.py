@@ -112,26 +112,13 @@ def grey_frames(frames: Iterable[np.ndarray], long_side: int) -> Iterator[tuple[
 
 
 def grey_video_frames(path: str | Path, long_side: int) -> Iterator[tuple[np.ndarray, tuple[int, int]]]:
-    """Like `grey_frames` but decoding a video file straight to small grey frames.
+    """Like `grey_frames` but decoding a video file straight to small grey frames (the decoder's
+    scaler; :meth:`hawor.io.video.VideoReader.frames`)."""
+    from hawor.io.video import VideoReader
 
-    The tracker needs only luma at a reduced size; letting the decoder's scaler produce it skips the
-    full-resolution RGB conversion, which costs more than the tracking itself at 1080p.
-    """
-    import av
-
-    from hawor.io.video import probe_video
-
-    info = probe_video(path)
-    wk, hk = work_size(info.size[0], info.size[1], long_side)
-    with av.open(str(info.path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        try:
-            for frame in container.decode(stream):
-                yield frame.reformat(width=wk, height=hk, format="gray", interpolation="BILINEAR").to_ndarray(), info.size
-        except av.error.FFmpegError as exc:
-            raise HaworInputError(f"video {path}: decoding failed ({exc}); the file is corrupt or truncated. "
-                                  "Re-encode or re-download it.") from exc
+    reader = VideoReader(path)
+    size = work_size(*reader.size, long_side)
+    return ((frame, reader.size) for frame in reader.frames(size))
 
 
 def track_frames(grey: Iterable[tuple[np.ndarray, tuple[int, int]]], hand_masks=None,
@@ -160,15 +147,20 @@ def track_frames(grey: Iterable[tuple[np.ndarray, tuple[int, int]]], hand_masks=
 
 def estimate_classical(frames: Iterable[np.ndarray] | str | Path, K: np.ndarray, hand_masks=None,
                        options: ClassicalOptions | None = None) -> ClassicalResult:
-    """Camera trajectory of a video: `frames` are RGB uint8 (H, W, 3) frames or a video file path;
-    K (3, 3) full-resolution intrinsics.
+    """Camera trajectory of a video: `frames` are RGB uint8 (H, W, 3) frames, a video file path, or a
+    frame source with ``grey(long_side, desc)`` (``hawor.pipeline.frames.FrameSource``: decoded
+    straight to small grey frames); K (3, 3) full-resolution intrinsics.
 
     hand_masks: optional `hawor.slam.masks.HandMasks` (True on hand pixels), excluded from tracking.
     """
     opt = options or ClassicalOptions()
     K = np.asarray(K, np.float64)
-    grey = prefetch(grey_video_frames(frames, opt.work_long_side)) if isinstance(frames, (str, Path)) \
-        else grey_frames(frames, opt.work_long_side)
+    if isinstance(frames, (str, Path)):
+        grey = prefetch(grey_video_frames(frames, opt.work_long_side))
+    elif hasattr(frames, "grey"):
+        grey = frames.grey(opt.work_long_side, "camera")
+    else:
+        grey = grey_frames(frames, opt.work_long_side)
     start = time.perf_counter()
     tracks, size, sxy = track_frames(grey, hand_masks, opt)
     tracked = time.perf_counter()
