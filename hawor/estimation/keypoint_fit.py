@@ -207,9 +207,9 @@ def depth_confidence(keypoints_2d: torch.Tensor, boxes: torch.Tensor, size: tupl
     that its border may cut (its box or a keypoint within ``margin`` x the short side of the border).
 
     keypoints_2d (M, 21, 2) and boxes (M, 4) x1 y1 x2 y2, pixels of an image of ``size`` (W, H) -> (M,).
-    Depth comes from the hand's image size; of a hand cut by the border the landmark model squeezes
-    the unseen part inside the image, and the fit put such hands 20-40 cm too far (rendered clips),
-    so their depth is taken from the frames around them instead.
+    Depth comes from the hand's image size. The landmark model squeezes the unseen part of a cut hand
+    inside the image, and the fit put such hands 20-40 cm too far (rendered clips), so their depth is
+    taken from the frames around them instead.
     """
     m = margin * min(size)
     lo = torch.minimum(keypoints_2d.min(-2).values, boxes[:, :2])
