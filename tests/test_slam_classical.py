@@ -295,28 +295,3 @@ def test_scale_over_time_follows_a_map_that_changes_its_scale():
     np.testing.assert_allclose(per_frame[-120:], 2.0, rtol=0.1)
     assert scale_over_time([np.full(3, 0.5)] * 150 + [np.full(3, 4.0)] * 150) is not None
     assert scale_over_time([np.full(1, 0.5)] * 150 + [np.full(1, 4.0)] * 150) is None  # too thin to tell
-
-
-def test_a_per_frame_scale_makes_steps_and_disparities_metric():
-    """An unscaled straight path whose second half shrank 4x (as a map re-initialised at another
-    scale): with the per-frame scale the metric steps are even again, and each keyframe's depth
-    (scale / disparity) is its own frame's scale times the unscaled depth."""
-    from hawor.geometry import Intrinsics
-    from hawor.slam.camera import Reconstruction
-    from hawor.slam.trajectory import SparseDisparities
-
-    steps = np.r_[np.full(10, 0.02), np.full(10, 0.005)]
-    T = np.tile(np.eye(4), (21, 1, 1))
-    T[1:, 0, 3] = np.cumsum(steps)
-    disps = SparseDisparities((4, 4), [(np.array([0]), np.array([0]), np.array([2.0], np.float32))] * 2)
-    recon = Reconstruction(T, Intrinsics.default((64, 48)), np.array([0, 20]), disps, np.zeros((0, 3)),
-                           [], "classical")
-    per_frame = np.r_[np.full(10, 0.5), np.full(11, 2.0)]
-    traj = recon.scaled(0.5, "hand_anchored", per_frame=per_frame)
-    metric_steps = np.diff(traj.T_world_cam[:, 0, 3])
-    np.testing.assert_allclose(metric_steps[:9], 0.01)
-    np.testing.assert_allclose(metric_steps[-9:], 0.01)
-    assert traj.scale == 0.5 and "per stretch" in traj.method
-    # keyframe 1 (frame 20) has scale 2.0: its depth 2.0 * 0.5 m must come out of scale / disparity
-    assert traj.scale / traj.disps[1][0, 0] == pytest.approx(2.0 * 0.5)
-    assert traj.scale / traj.disps[0][0, 0] == pytest.approx(0.5 * 0.5)

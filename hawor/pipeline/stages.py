@@ -224,7 +224,7 @@ def estimate_trajectory(source: FrameSource, cache: StageCache, plan: BackendPla
         scale = metric_scale(recon, plan["scale"].backend, frames=source, hand_masks=masks,
                              joints_cam=hand_joints_camera(arrays_cam, models), device=plan.device,
                              metric3d_weights=scale_weights)
-        traj = recon.scaled(scale.scale, scale.method, scale.warnings, scale.per_frame)
+        traj = recon.scaled(scale.scale, scale.method, scale.warnings)
         record.warnings += list(traj.warnings)
         return traj
 

@@ -60,27 +60,13 @@ class Reconstruction:
             return any(len(d) for _, _, d in self.disps.pixels)
         return bool(len(self.disps) and np.any(np.asarray(self.disps) > 0))
 
-    def scaled(self, scale: float, method: str, warnings: list[str] = (),
-               per_frame: np.ndarray | None = None) -> CameraTrajectory:
-        """The metric trajectory: translations times ``scale``; with ``per_frame`` (N,) scales, each step
-        of the camera centre times the mean scale of its two frames (and each keyframe's disparity
-        rescaled to match, so that metric depth stays ``scale`` / disparity)."""
+    def scaled(self, scale: float, method: str, warnings: list[str] = ()) -> CameraTrajectory:
+        """The metric trajectory (translations times ``scale``)."""
         T = np.array(self.T_world_cam, np.float64)
-        disps = self.disps
-        if per_frame is None:
-            T[:, :3, 3] *= scale
-        else:
-            per_frame = np.asarray(per_frame, np.float64)
-            steps = np.diff(T[:, :3, 3], axis=0) * (0.5 * (per_frame[1:] + per_frame[:-1]))[:, None]
-            T[:, :3, 3] = T[0, :3, 3] * per_frame[0] + np.concatenate([np.zeros((1, 3)), np.cumsum(steps, 0)])
-            if disps is not None:
-                factors = per_frame[np.asarray(self.keyframes, np.int64)[:len(disps)]] / scale
-                disps = disps.divided(factors) if isinstance(disps, SparseDisparities) \
-                    else np.asarray(disps) / factors[:, None, None].astype(np.float32)
-            method += " (per stretch of the video)"
+        T[:, :3, 3] *= scale
         return CameraTrajectory(T, self.intrinsics.K(), float(scale), np.asarray(self.keyframes, np.int64),
                                 f"{self.backend}; scale: {method}", self.warnings + list(warnings),
-                                disps, dict(self.timings))
+                                self.disps, dict(self.timings))
 
 
 def hand_masks_for(hands: Mapping[str, np.ndarray], intrinsics: Intrinsics, hand_models: Mapping | None = None,
@@ -158,12 +144,12 @@ def estimate_camera(video: str | Path | Iterable[np.ndarray], K: np.ndarray | No
 
         joints = hand_joints_camera(hands, hand_models) if hands is not None else None
         est = metric_scale(recon, scale, frames=frames, hand_masks=hand_masks, joints_cam=joints, device=device)
-        s, method, warnings, per_frame = est.scale, est.method, est.warnings, est.per_frame
+        s, method, warnings = est.scale, est.method, est.warnings
     else:
-        s, method, warnings, per_frame = float(scale), "given", [], None
+        s, method, warnings = float(scale), "given", []
         if not s > 0:
             raise HaworInputError(f"scale {scale}: the metric scale must be a positive number")
-    traj = recon.scaled(s, method, warnings, per_frame)
+    traj = recon.scaled(s, method, warnings)
     log.info("camera: %s in %.1f s", traj.method, time.perf_counter() - start)
     return traj
 

@@ -19,13 +19,11 @@ BACKENDS = ("metric3d", "hand_anchored")
 
 @dataclass
 class MetricScale:
-    """metric = scale x unscaled (per frame, ``per_frame`` x unscaled steps, when the map's own scale
-    changes over the video); ``method`` says which backend gave it."""
+    """metric = scale x unscaled; ``method`` says which backend gave it."""
 
     scale: float
     method: str
     warnings: list[str] = field(default_factory=list)
-    per_frame: np.ndarray | None = None  # (N,) where one number cannot scale the whole map
 
 
 def frame_reader(frames):
@@ -65,7 +63,7 @@ def metric_scale(recon: Reconstruction, backend: str = "hand_anchored", *, frame
 
     est = estimate_hand_scale(recon.T_world_cam, recon.points_world, recon.observations, recon.intrinsics.K(),
                               recon.intrinsics.size, joints_cam=joints_cam, hand_masks=hand_masks)
-    return MetricScale(float(est.scale), est.method, warnings + list(est.warnings), est.per_frame)
+    return MetricScale(float(est.scale), est.method, warnings + list(est.warnings))
 
 
 def _metric3d_scale(recon, frames, hand_masks, device, weights) -> MetricScale | str:

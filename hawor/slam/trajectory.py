@@ -43,11 +43,6 @@ class SparseDisparities:
     def __len__(self) -> int:
         return len(self.pixels)
 
-    def divided(self, factors: np.ndarray) -> "SparseDisparities":
-        """The same maps with keyframe k's disparities divided by ``factors[k]`` (K,)."""
-        return SparseDisparities(self.size_hw, [(rows, cols, (disp / np.float32(f)).astype(np.float32))
-                                                for (rows, cols, disp), f in zip(self.pixels, factors)])
-
     def __getitem__(self, index):
         if np.ndim(index) == 0:
             out = np.zeros(self.size_hw, np.float32)
