@@ -71,22 +71,10 @@ class FrameSource:
     def __iter__(self) -> Iterator[np.ndarray]:
         return prefetch(self._selected_frames())  # decoding overlaps whatever consumes the frames
 
-    def grey(self, long_side: int, desc: str | None = None) -> Iterator[tuple[np.ndarray, tuple[int, int]]]:
-        """The selected frames as (grey uint8 frame with its long side at most ``long_side``, full size
-        (W, H)) pairs, scaled by the decoder (what the KLT trackers read); ``desc``: a progress bar."""
-        from hawor.slam.classical import work_size
-
-        size = work_size(*self.size, long_side)
-        frames = prefetch(self._selected_frames(size))
-        if desc is not None:
-            frames = tqdm(frames, total=self.counted_frames or self.expected_frames, desc=desc, unit="frame",
-                          leave=False)
-        return ((frame, self.size) for frame in frames)
-
-    def _selected_frames(self, grey_size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    def _selected_frames(self) -> Iterator[np.ndarray]:
         sel, count = self.selection, 0
         ratio = self.info.fps / self.fps
-        for src, frame in enumerate(VideoReader(sel.path).frames(grey_size)):
+        for src, frame in enumerate(VideoReader(sel.path)):
             if src < sel.start:
                 continue
             # emit every output frame k whose source frame start + round(k * ratio) is this one

@@ -150,7 +150,7 @@ def estimate_focal(source: FrameSource, cache: StageCache, video_key: str,
     record.key = stage_key("focal", video_key)
 
     def compute():
-        est = estimate(source)
+        est = estimate(source.progress("focal"))
         record.warnings += est.warnings
         return est
 
@@ -217,7 +217,8 @@ def estimate_trajectory(source: FrameSource, cache: StageCache, plan: BackendPla
 
         arrays_cam = _hands_to_arrays(hands_cam)
         masks = hand_masks_for(arrays_cam, intrinsics, models)
-        recon = reconstruct(source, intrinsics, record.backend, hand_masks=masks, device=plan.device)
+        recon = reconstruct(source.progress("camera"), intrinsics, record.backend, hand_masks=masks,
+                            device=plan.device)
         if len(recon) != num_frames:
             raise HaworInternalError(f"camera stage returned {len(recon)} poses for {num_frames} frames")
         # the source itself, not an iterator: Metric3D reads keyframes again by index

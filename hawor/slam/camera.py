@@ -84,8 +84,7 @@ def hand_masks_for(hands: Mapping[str, np.ndarray], intrinsics: Intrinsics, hand
 def reconstruct(frames, intrinsics: Intrinsics, backend: str = "classical", *, hand_masks=None, options=None,
                 device: str | None = None) -> Reconstruction:
     """The unscaled reconstruction of ``frames`` (a video path, or RGB uint8 (H, W, 3) frames: a list,
-    an array or a frame source that can be iterated again; a ``FrameSource`` is decoded straight to
-    what each backend reads).
+    an array or a frame source that can be iterated again).
 
     backend: "classical" or "droid"; hand_masks: `hawor.slam.masks.HandMasks` (True on hand pixels);
     options: `ClassicalOptions`; device: torch device of the DROID network.
@@ -95,7 +94,6 @@ def reconstruct(frames, intrinsics: Intrinsics, backend: str = "classical", *, h
     if backend == "droid":
         from hawor.slam.droid import run_droid_slam
 
-        frames = frames.progress("camera") if hasattr(frames, "progress") else frames  # DROID reads RGB
         traj = run_droid_slam(frames, intrinsics.K(), hand_masks=hand_masks, device=device)
         recon = _droid_reconstruction(traj, intrinsics)
     else:

@@ -147,20 +147,15 @@ def track_frames(grey: Iterable[tuple[np.ndarray, tuple[int, int]]], hand_masks=
 
 def estimate_classical(frames: Iterable[np.ndarray] | str | Path, K: np.ndarray, hand_masks=None,
                        options: ClassicalOptions | None = None) -> ClassicalResult:
-    """Camera trajectory of a video: `frames` are RGB uint8 (H, W, 3) frames, a video file path, or a
-    frame source with ``grey(long_side, desc)`` (``hawor.pipeline.frames.FrameSource``: decoded
-    straight to small grey frames); K (3, 3) full-resolution intrinsics.
+    """Camera trajectory of a video: `frames` are RGB uint8 (H, W, 3) frames or a video file path;
+    K (3, 3) full-resolution intrinsics.
 
     hand_masks: optional `hawor.slam.masks.HandMasks` (True on hand pixels), excluded from tracking.
     """
     opt = options or ClassicalOptions()
     K = np.asarray(K, np.float64)
-    if isinstance(frames, (str, Path)):
-        grey = prefetch(grey_video_frames(frames, opt.work_long_side))
-    elif hasattr(frames, "grey"):
-        grey = frames.grey(opt.work_long_side, "camera")
-    else:
-        grey = grey_frames(frames, opt.work_long_side)
+    grey = prefetch(grey_video_frames(frames, opt.work_long_side)) if isinstance(frames, (str, Path)) \
+        else grey_frames(frames, opt.work_long_side)
     start = time.perf_counter()
     tracks, size, sxy = track_frames(grey, hand_masks, opt)
     tracked = time.perf_counter()

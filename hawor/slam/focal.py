@@ -10,6 +10,7 @@ demo's 600 px is used, with a warning.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import cv2
 import numpy as np
@@ -39,18 +40,16 @@ class FocalEstimate:
     warnings: list[str] = field(default_factory=list)
 
 
-def keyframe_homographies(frames, long_side: int = WORK_LONG_SIDE,
+def keyframe_homographies(frames: Iterable[np.ndarray], long_side: int = WORK_LONG_SIDE,
                           max_frames: int = MAX_FRAMES) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
-    """Homographies (P, 3, 3) between KLT keyframes of the first ``max_frames`` frames (RGB frames, or
-    a frame source with ``grey(long_side, desc)``), in pixels of the tracking size; returns (H,
-    tracking size (w, h), full size (W, H))."""
+    """Homographies (P, 3, 3) between KLT keyframes of the first ``max_frames`` RGB frames, in pixels
+    of the tracking size; returns (H, tracking size (w, h), full size (W, H))."""
     from hawor.slam.classical import grey_frames
     from hawor.slam.keyframes import KLTTracker, TrackerOptions
 
     tracker = KLTTracker(TrackerOptions(max_corners=200, keyframe_motion=0.05, max_keyframe_gap=10**6))
     full = work = None
-    pairs = frames.grey(long_side, "focal") if hasattr(frames, "grey") else grey_frames(frames, long_side)
-    for k, (grey, full) in enumerate(pairs):
+    for k, (grey, full) in enumerate(grey_frames(frames, long_side)):
         if k >= max_frames:
             break
         work = (grey.shape[1], grey.shape[0])
@@ -69,10 +68,10 @@ def keyframe_homographies(frames, long_side: int = WORK_LONG_SIDE,
     return np.asarray(out, np.float64).reshape(-1, 3, 3), work or (0, 0), full or (0, 0)
 
 
-def estimate_focal(frames, given: float | None = None, *, max_frames: int = MAX_FRAMES) -> FocalEstimate:
+def estimate_focal(frames: Iterable[np.ndarray], given: float | None = None, *,
+                   max_frames: int = MAX_FRAMES) -> FocalEstimate:
     """The run's focal length: ``given`` (pixels) when not None, else estimated from ``frames`` (RGB
-    uint8 (H, W, 3) frames, or a frame source, see :func:`keyframe_homographies`), else DEFAULT_FOCAL
-    with a warning saying why."""
+    uint8 (H, W, 3)), else DEFAULT_FOCAL with a warning saying why."""
     if given is not None:
         return FocalEstimate(float(given), "given", "--img_focal")
     H, work, full = keyframe_homographies(frames, max_frames=max_frames)
