@@ -283,15 +283,15 @@ def test_a_stationary_head_stays_put_while_the_hands_move(tmp_path):
                                atol=0.01)
 
 
-def test_scale_over_time_follows_a_map_that_changes_its_scale():
-    from hawor.slam.scale_hand import scale_over_time
+def test_disagreeing_windows_find_a_map_that_changes_its_scale():
+    from hawor.slam.scale_hand import disagreeing_windows
 
     rng = np.random.default_rng(0)
     noisy = lambda level: [level * np.exp(rng.normal(0, 0.2, 20)) for _ in range(150)]  # noqa: E731
-    assert scale_over_time(noisy(0.5) + noisy(0.6)) is None  # within 3x: one scale
-    per_frame = scale_over_time(noisy(0.5) + noisy(2.0))
-    assert per_frame.shape == (300,)
-    np.testing.assert_allclose(per_frame[:120], 0.5, rtol=0.1)
-    np.testing.assert_allclose(per_frame[-120:], 2.0, rtol=0.1)
-    assert scale_over_time([np.full(3, 0.5)] * 150 + [np.full(3, 4.0)] * 150) is not None
-    assert scale_over_time([np.full(1, 0.5)] * 150 + [np.full(1, 4.0)] * 150) is None  # too thin to tell
+    assert disagreeing_windows(noisy(0.5) + noisy(0.6)) is None  # within 3x: one scale
+    windows = disagreeing_windows(noisy(0.5) + noisy(2.0))
+    assert windows.shape == (10,)  # 300 frames in windows of 30
+    np.testing.assert_allclose(windows[:4], 0.5, rtol=0.1)
+    np.testing.assert_allclose(windows[-4:], 2.0, rtol=0.1)
+    assert disagreeing_windows([np.full(3, 0.5)] * 150 + [np.full(3, 4.0)] * 150) is not None
+    assert disagreeing_windows([np.full(1, 0.5)] * 150 + [np.full(1, 4.0)] * 150) is None  # too thin to tell

@@ -16,23 +16,25 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 
+def _near_rotations(H: np.ndarray, focal: float, center: tuple[float, float]) -> np.ndarray:
+    """M = K^-1 H K / cbrt(det), (P, 3, 3): a rotation when ``focal`` is right and H is a pure turn."""
+    K = np.array([[focal, 0.0, center[0]], [0.0, focal, center[1]], [0.0, 0.0, 1.0]])
+    M = np.linalg.inv(K) @ np.asarray(H, np.float64) @ K
+    return M / np.cbrt(np.linalg.det(M))[:, None, None]
+
+
 def rotation_residual(H: np.ndarray, focal: float, center: tuple[float, float]) -> np.ndarray:
     """How far K^-1 H K is from a rotation: ||M M^T - I||_F of M = K^-1 H K / cbrt(det).
 
     H: (P, 3, 3) homographies, pixels of one image size; focal, center: pixels of that size -> (P,).
     """
-    K = np.array([[focal, 0.0, center[0]], [0.0, focal, center[1]], [0.0, 0.0, 1.0]])
-    K_inv = np.linalg.inv(K)
-    M = K_inv @ np.asarray(H, np.float64) @ K
-    M = M / np.cbrt(np.linalg.det(M))[:, None, None]
+    M = _near_rotations(H, focal, center)
     return np.linalg.norm(M @ np.swapaxes(M, 1, 2) - np.eye(3), axis=(1, 2))
 
 
 def rotation_angles(H: np.ndarray, focal: float, center: tuple[float, float]) -> np.ndarray:
     """(P,) degrees: the angle of the rotation nearest to K^-1 H K, for (P, 3, 3) homographies."""
-    K = np.array([[focal, 0.0, center[0]], [0.0, focal, center[1]], [0.0, 0.0, 1.0]])
-    M = np.linalg.inv(K) @ np.asarray(H, np.float64) @ K
-    M = M / np.cbrt(np.linalg.det(M))[:, None, None]
+    M = _near_rotations(H, focal, center)
     return np.degrees(np.arccos(np.clip((np.trace(M, axis1=1, axis2=2) - 1) / 2, -1.0, 1.0)))
 
 

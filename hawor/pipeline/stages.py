@@ -23,7 +23,7 @@ from hawor.hands import HAND_SIDES, HandModel
 from hawor.pipeline.cache import StageCache, file_identity, stage_key
 from hawor.pipeline.frames import FrameSource
 from hawor.pipeline.plan import BackendPlan
-from hawor.slam.focal import FocalEstimate
+from hawor.slam.focal import FocalEstimate, estimate_focal as focal_from_video
 from hawor.slam.trajectory import CameraTrajectory
 from hawor.world.assemble import camera_to_world, hand_joints, world_to_camera
 from hawor.world.infill import fill_hands, load_infiller
@@ -142,15 +142,13 @@ def estimate_focal(source: FrameSource, cache: StageCache, video_key: str,
                    given: float | None) -> tuple[FocalEstimate, StageRecord | None]:
     """The run's focal length: ``given`` (``--img_focal``), else estimated from the video's rotation
     (a cached stage; see :mod:`hawor.slam.focal`)."""
-    from hawor.slam.focal import estimate_focal as estimate
-
     if given is not None:
-        return estimate(source, given), None
-    record = StageRecord("focal", "rotation_self_calibration", "--img_focal not given")
+        return focal_from_video(source, given), None
+    record = StageRecord("focal", reason="--img_focal not given")  # backend: how it was found, below
     record.key = stage_key("focal", video_key)
 
     def compute():
-        est = estimate(source.progress("focal"))
+        est = focal_from_video(source.progress("focal"))
         record.warnings += est.warnings
         return est
 

@@ -126,31 +126,28 @@ MIN_WINDOW_FRAMES = 10
 MAX_WINDOW_SPREAD = 3.0  # windows agreeing within this factor share one scale
 
 
-def scale_over_time(ratios: list[np.ndarray], window: int = SCALE_WINDOW) -> np.ndarray | None:
-    """(N,) scale per frame when the map's own scale seems to change over the video, else None
-    (the run warns; applying it per stretch helped 4 of 28 rendered clips, hurt 3 and the bundled
-    example, so one scale is applied).
+def disagreeing_windows(ratios: list[np.ndarray], window: int = SCALE_WINDOW) -> np.ndarray | None:
+    """The median hand-anchored ratio of each window of ``window`` frames, when the windows disagree
+    by more than ``MAX_WINDOW_SPREAD``; else None. The run warns then: the unscaled map may change
+    its own scale over the video (a map broken on a head turn was 8x off after it, rendered clip).
+    Scaling each stretch by its own value was tried and not kept: it helped 4 of 28 rendered clips,
+    hurt 3 and the bundled example.
 
-    ratios: per frame, hand-anchored ratios (:func:`hand_anchored_ratios`). Monocular maps can change
-    scale where chunks are chained or tracking breaks (a map broken on a head turn was 8x off after
-    it, rendered clip); the hands keep the metric size throughout. The median ratio of each window of
-    ``window`` frames with at least ``MIN_WINDOW_POINTS`` ratios from ``MIN_WINDOW_FRAMES`` frames is
-    compared: when the largest and smallest differ by more than ``MAX_WINDOW_SPREAD`` (hands lifted
-    off the table move it by tens of percent), each frame takes the log-linear interpolation of the
-    window medians (held beyond the first and last window). Thinner windows (10 ratios from 5
-    frames) once gave a 100x outlier.
+    ratios: per frame, hand-anchored ratios (:func:`hand_anchored_ratios`). Only windows with at least
+    ``MIN_WINDOW_POINTS`` ratios from ``MIN_WINDOW_FRAMES`` frames count (thinner ones, 10 ratios from
+    5 frames, once gave a 100x outlier); hands lifted off the table move a window by tens of percent.
+    Returns (K,) in window order.
     """
-    n = len(ratios)
-    centres, values = [], []
-    for start in range(0, n, window):
+    medians = []
+    for start in range(0, len(ratios), window):
         part = [r for r in ratios[start:start + window] if len(r)]
         pooled = np.concatenate([np.zeros(0), *part])
         if len(pooled) >= MIN_WINDOW_POINTS and len(part) >= MIN_WINDOW_FRAMES:
-            centres.append(start + (min(start + window, n) - start - 1) / 2)
-            values.append(np.log(np.median(pooled)))
-    if len(values) < 2 or np.exp(np.ptp(values)) <= MAX_WINDOW_SPREAD:
+            medians.append(np.median(pooled))
+    medians = np.asarray(medians)
+    if len(medians) < 2 or medians.max() / medians.min() <= MAX_WINDOW_SPREAD:
         return None
-    return np.exp(np.interp(np.arange(n), centres, values))
+    return medians
 
 
 def world_motion_scale(T_world_cam: np.ndarray, joints_cam: np.ndarray, step: int = 6) -> tuple[float, float]:
@@ -217,7 +214,7 @@ def estimate_hand_scale(T_world_cam: np.ndarray, points_world: np.ndarray, obser
             medians = np.array([np.median(r) for r in per_frame])
             s0 = float(np.median(medians))
             s = geman_mcclure_scale(np.concatenate(per_frame), s0)
-            varying = scale_over_time(aligned)
+            varying = disagreeing_windows(aligned)
             if varying is not None:
                 warn.append(f"the hand-anchored scale varies from {varying.min():.3g} to {varying.max():.3g} across "
                             f"windows of {SCALE_WINDOW} frames: the unscaled map may change its own scale over the "
