@@ -36,3 +36,15 @@ def weight_path(name: str) -> Path:
     if name not in OFFICIAL_PATHS:
         raise KeyError(f"unknown weight '{name}'; known: {sorted(OFFICIAL_PATHS)}")
     return project_root() / OFFICIAL_PATHS[name]
+
+
+def metric3d_candidates() -> list[Path]:
+    """Where the Metric3D ViT-Large weights are looked for, in order: the official location, then
+    ``weights/external/``."""
+    official = weight_path("metric3d")
+    return [official, project_root() / "weights" / "external" / official.name]
+
+
+def find_metric3d_weights() -> Path | None:
+    """The first existing Metric3D candidate file, or None."""
+    return next((p for p in metric3d_candidates() if p.is_file()), None)

@@ -127,6 +127,18 @@ def test_fit_recovers_posed_hand(models, side):
     assert joint_limit_penalty(torch.as_tensor(hand.hand_pose, dtype=torch.float32), axes).max() < 1e-2
 
 
+def test_both_sides_fitted_side_by_side_give_the_fits_of_each(models):
+    """camera_space_hands fits the two tracks in two threads: the same result as one at a time."""
+    from hawor.estimation.hands import camera_space_hands
+
+    tracks = {side: _posed_track(models[side], num_frames=12, seed=5 + k)[0] for k, side in enumerate(models)}
+    both = camera_space_hands(tracks, CAMERA, "keypoint_fit", hand_models=models)
+    for side, track in tracks.items():
+        alone = fit_track(track, CAMERA, models[side])[0]
+        for name in ("global_orient", "hand_pose", "betas", "transl", "confidence"):
+            np.testing.assert_array_equal(getattr(both[side], name), getattr(alone, name))
+
+
 def test_smooth_sequence_keeps_lines_and_gaps():
     gen = torch.Generator().manual_seed(4)
     line = torch.linspace(0, 1, 10, dtype=torch.float64)[:, None] * torch.tensor([[1.0, -2.0]], dtype=torch.float64)

@@ -135,6 +135,55 @@ def test_hand_anchored_scale_matches_scene_depth(sequence):
     assert abs(est.scale / true_scale - 1) < 0.10, (est.scale, true_scale)
 
 
+def test_cropped_mask_operations_equal_whole_frame_ones():
+    """The hand-mask dilation of the tracker and the scale's ring around the hands are computed on the
+    masks' boxes only: the same pixels as on the whole frame, for masks anywhere (at the borders too)."""
+    from hawor.slam.classical import _dilated
+    from hawor.slam.scale_hand import _ring
+
+    rng = np.random.default_rng(3)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (29, 29))
+    for _ in range(60):
+        mask = np.zeros((180, 320), np.uint8)
+        for _ in range(rng.integers(1, 3)):
+            centre = tuple(int(v) for v in rng.integers([-20, -20], [340, 200]))
+            axes = tuple(int(v) for v in rng.integers(1, 60, 2))
+            cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+        mask = mask.astype(bool)
+        if not mask.any():
+            continue
+        whole = cv2.dilate(mask.view(np.uint8), kernel).astype(bool)
+        np.testing.assert_array_equal(_dilated(mask, kernel, 14), whole)
+        radius = float(rng.uniform(2, 90))
+        dist = cv2.distanceTransform((~mask).view(np.uint8), cv2.DIST_L2, 3)
+        np.testing.assert_array_equal(_ring(mask, radius), (dist > 0) & (dist <= radius))
+    empty = np.zeros((10, 10), bool)
+    assert not _dilated(empty, kernel, 14).any()
+
+
+def test_pair_geometries_do_not_depend_on_the_order_they_are_computed_in(sequence):
+    """The keyframe pairs' two-view geometries, queued while tracking in the pipeline, are each
+    seeded on their own: a chunk mapped from pairs queued in reverse order is the same model."""
+    from hawor.slam.classical import grey_video_frames, track_frames
+    from hawor.slam.sfm import PairGeometries, keyframe_pairs, map_chunk
+
+    opt = ClassicalOptions()
+    masks = HandMasks.from_hands(sequence["hands"], sequence["K"], (640, 480))
+    tracks, _, _ = track_frames(grey_video_frames(sequence["video"], opt.work_long_side), masks, opt)
+    kfs = tracks.keyframes
+    assert keyframe_pairs([3, 5, 9, 12], 2, 2) == [(3, 9), (5, 9), (5, 12), (9, 12)]
+    own = map_chunk([tracks.frames[f] for f in kfs], kfs, sequence["K"], opt)
+    shared = PairGeometries(sequence["K"], opt)
+    try:
+        shared.queue(keyframe_pairs(kfs, 0, opt.match_overlap)[::-1], tracks.frames)
+        reversed_order = map_chunk([tracks.frames[f] for f in kfs], kfs, sequence["K"], opt, shared)
+    finally:
+        shared.close()
+    np.testing.assert_array_equal(own.frames, reversed_order.frames)
+    np.testing.assert_array_equal(own.T_cam_world, reversed_order.T_cam_world)
+    np.testing.assert_array_equal(own.points, reversed_order.points)
+
+
 def test_motion_blur_and_a_black_gap(sequence):
     """Blurred frames and 8 black frames in the middle: no track crosses the gap, so the map splits;
     the largest part is kept, the rest posed from homographies, every frame has a pose, no crash."""

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from hawor.errors import HaworInputError
+from hawor.errors import HaworInputError, HaworInternalError
 from hawor.slam import keyframe_disparities
 from hawor.slam.classical import ClassicalResult
 from hawor.slam.masks import HandMasks, hand_meshes, rasterize_meshes
@@ -130,6 +130,43 @@ def test_hand_masks_from_hands_cover_projected_joints():
     u, v = elbowward[:2] / elbowward[2] * 150 + [80, 60]
     assert 0 <= u < 160 and 0 <= v < 120
     assert with_arms.mask(0)[int(v), int(u)] and not masks.mask(0)[int(v), int(u)]
+
+
+def test_hand_masks_drawn_in_the_background_equal_the_others():
+    """Masks drawn in a background thread read the same as masks drawn at once; a reader waits for
+    the frame it asks for; an error while drawing reaches the reader."""
+    n, size = 40, (160, 120)
+    K = np.array([[150.0, 0, 80], [0, 150, 60], [0, 0, 1]])
+    t = np.linspace(0, 1, n)[:, None]
+    hands = {}
+    for side, x in (("left", -0.08), ("right", 0.08)):
+        hands[f"{side}_global_orient"] = np.pi * np.array([1.0, 0, 0]) + 0.4 * np.sin(6 * t) * [0, 1, 0]
+        hands[f"{side}_hand_pose"] = np.zeros((n, 45))
+        hands[f"{side}_betas"] = np.zeros((n, 10))
+        hands[f"{side}_transl"] = np.array([x, 0.0, 0.5]) + 0.05 * np.cos(5 * t) * [1, 1, 0]
+    hands["right_transl"][10:20] = np.nan  # right hand absent for a while
+    at_once = HandMasks.from_hands(hands, K, size)
+    background = HandMasks.from_hands(hands, K, size, background=True)
+    assert len(background) == n
+    for f in range(n):
+        np.testing.assert_array_equal(background.mask(f), at_once.mask(f))
+        assert background.coverage(f) == at_once.coverage(f)
+    assert at_once.mask(15).sum() < at_once.mask(5).sum()
+
+    quad = np.array([[-0.1, -0.1, 1.0], [0.1, -0.1, 1.0], [0.1, 0.1, 1.0], [-0.1, 0.1, 1.0]])
+    faces = [np.array([[0, 1, 2], [0, 2, 3]])]
+
+    def broken():
+        yield [quad]
+        raise ValueError("mesh 1 is broken")
+
+    masks = HandMasks.from_vertices(broken(), faces, K, size, background_frames=3)
+    assert masks.mask(0).sum() > 0
+    with pytest.raises(ValueError, match="mesh 1 is broken"):
+        masks.mask(1)
+    short = HandMasks.from_vertices(iter([[quad]]), faces, K, size, background_frames=2)
+    with pytest.raises(HaworInternalError, match="drew 1 frames, expected 2"):
+        short.resized(1, (80, 60))
 
 
 def test_hand_masks_resize_keeps_partial_coverage():

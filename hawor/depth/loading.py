@@ -16,21 +16,10 @@ import torch
 from hawor.errors import HaworInputError
 from hawor.models.checkpoint import extract_state_dict, load_checkpoint, load_state_dict_strict, strip_prefixes
 from hawor.models.metric3d import Metric3D, Metric3DConfig
-from hawor.weights import project_root, weight_path
+from hawor.weights import find_metric3d_weights, metric3d_candidates
 
-METRIC3D_FILENAME = "metric_depth_vit_large_800k.pth"
 # Present in some training saves, deleted by the official constructor and unused at inference.
 _UNUSED_KEYS = ("depth_model.encoder.mask_token",)
-
-
-def metric3d_candidates() -> list[Path]:
-    """Where the ViT-Large weights are looked for, in order."""
-    return [weight_path("metric3d"), project_root() / "weights" / "external" / METRIC3D_FILENAME]
-
-
-def find_metric3d_weights() -> Path | None:
-    """The first existing candidate file, or None."""
-    return next((p for p in metric3d_candidates() if p.is_file()), None)
 
 
 def _read(path: str | Path) -> tuple[dict[str, torch.Tensor], Metric3DConfig]:
@@ -63,12 +52,12 @@ def load_metric3d(path: str | Path | None = None, cfg: Metric3DConfig | None = N
         if path is None:
             where = " or ".join(str(p) for p in metric3d_candidates())
             raise HaworInputError(
-                f"Metric3D weights: {METRIC3D_FILENAME} not found at {where}. Download the official "
+                f"Metric3D weights: {metric3d_candidates()[0].name} not found at {where}. Download the official "
                 "Metric3D v2 ViT-Large model into thirdparty/Metric3D/weights/, or use the weight-free "
                 "hand-anchored scale.")
     path = Path(path)
     if not path.is_file():
-        raise HaworInputError(f"Metric3D weights {path}: no such file. Pass the path of {METRIC3D_FILENAME}.")
+        raise HaworInputError(f"Metric3D weights {path}: no such file. Pass the path of {metric3d_candidates()[0].name}.")
     state, file_cfg = _read(path)
     model = Metric3D(cfg or file_cfg)
     load_state_dict_strict(model, state, source=f"Metric3D weights {path}")

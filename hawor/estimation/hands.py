@@ -7,6 +7,7 @@ to the landmark detector's keypoints). Both return, per side with a track, the
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Mapping
 
 import numpy as np
@@ -34,4 +35,8 @@ def camera_space_hands(tracks: Mapping[str, HandTrack], intrinsics: Intrinsics, 
         return {side: regressor.predict(read_frame, track, intrinsics).hand for side, track in present.items()}
     from hawor.estimation.keypoint_fit import fit_track
 
-    return {side: fit_track(track, intrinsics, hand_models[side])[0] for side, track in present.items()}
+    # each side's fit is thousands of tiny single-threaded ops: fitted side by side, they keep two
+    # cores busy (the fits are independent, so the result is the same)
+    with ThreadPoolExecutor(max(len(present), 1), thread_name_prefix="hawor-fit") as pool:
+        fits = {side: pool.submit(fit_track, track, intrinsics, hand_models[side]) for side, track in present.items()}
+    return {side: fit.result()[0] for side, fit in fits.items()}

@@ -27,7 +27,7 @@ from pathlib import Path
 from hawor.errors import HaworInputError
 from hawor.pipeline import checks
 from hawor.pipeline.checks import FileCheck
-from hawor.weights import weight_path
+from hawor.weights import find_metric3d_weights, metric3d_candidates, weight_path
 
 CHOICES = ("auto", "learned", "embedded")
 HAND_MODEL_CHOICES = ("auto", "mano", "open")
@@ -69,7 +69,6 @@ class PlanRequest:
     def paths(self) -> dict[str, Path | None]:
         """Every weight file the request may read."""
         from hawor.configs import find_model_config
-        from hawor.depth.loading import find_metric3d_weights, metric3d_candidates
 
         regressor = Path(self.checkpoint) if self.checkpoint is not None else weight_path("regressor")
         return {

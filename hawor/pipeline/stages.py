@@ -214,7 +214,8 @@ def estimate_trajectory(source: FrameSource, cache: StageCache, plan: BackendPla
         from hawor.slam.scale_hand import hand_joints_camera
 
         arrays_cam = _hands_to_arrays(hands_cam)
-        masks = hand_masks_for(arrays_cam, intrinsics, models)
+        # drawn while the camera tracks the frames it has masks for
+        masks = hand_masks_for(arrays_cam, intrinsics, models, background=True)
         recon = reconstruct(source.progress("camera"), intrinsics, record.backend, hand_masks=masks,
                             device=plan.device)
         if len(recon) != num_frames:

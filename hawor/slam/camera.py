@@ -70,15 +70,16 @@ class Reconstruction:
 
 
 def hand_masks_for(hands: Mapping[str, np.ndarray], intrinsics: Intrinsics, hand_models: Mapping | None = None,
-                   options=None):
+                   options=None, background: bool = False):
     """Hand masks at the classical tracking resolution (where they are read) from camera-space hands
-    in the hands_camera.npz layout; ``hand_models``: the run's {side: HandModel}."""
+    in the hands_camera.npz layout; ``hand_models``: the run's {side: HandModel}; ``background``:
+    drawn in a background thread while the caller goes on (`HandMasks.from_vertices`)."""
     from hawor.slam.classical import ClassicalOptions, work_size
     from hawor.slam.masks import HandMasks
 
     long_side = (options or ClassicalOptions()).work_long_side
     work = intrinsics.scaled(work_size(*intrinsics.size, long_side))
-    return HandMasks.from_hands(hands, work.K(), work.size, hand_models=hand_models)
+    return HandMasks.from_hands(hands, work.K(), work.size, hand_models=hand_models, background=background)
 
 
 def reconstruct(frames, intrinsics: Intrinsics, backend: str = "classical", *, hand_masks=None, options=None,

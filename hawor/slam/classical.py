@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -26,7 +26,8 @@ from scipy.spatial.transform import Rotation, Slerp
 from hawor.errors import HaworInputError
 from hawor.io.prefetch import prefetch
 from hawor.slam.keyframes import KLTTracker, TrackerOptions, TrackingResult
-from hawor.slam.sfm import ChunkMap, camera_centres, chain_chunks, chunk_ranges, map_keyframes
+from hawor.slam.sfm import (ChunkMap, PairGeometries, camera_centres, chain_chunks, chunk_ranges,
+                            keyframe_pairs, map_keyframes)
 
 
 @dataclass
@@ -122,9 +123,12 @@ def grey_video_frames(path: str | Path, long_side: int) -> Iterator[tuple[np.nda
 
 
 def track_frames(grey: Iterable[tuple[np.ndarray, tuple[int, int]]], hand_masks=None,
-                 options: ClassicalOptions | None = None) -> tuple[TrackingResult, tuple[int, int], np.ndarray]:
+                 options: ClassicalOptions | None = None,
+                 on_frame: Callable[[TrackingResult, np.ndarray], None] | None = None
+                 ) -> tuple[TrackingResult, tuple[int, int], np.ndarray]:
     """Run the masked KLT front-end over (grey frame, full size) pairs from `grey_frames`.
 
+    on_frame(result so far, (sx, sy)): called after each frame.
     Returns the tracking result, the full image size (W, H) and the tracking-resolution scale
     (sx, sy) such that xy_work = xy_full * (sx, sy).
     """
@@ -136,13 +140,26 @@ def track_frames(grey: Iterable[tuple[np.ndarray, tuple[int, int]]], hand_masks=
         work = (gray.shape[1], gray.shape[0])
         mask = None
         if hand_masks is not None and i < len(hand_masks):
-            mask = hand_masks.resized(i, work)
-            if mask.any():
-                mask = cv2.dilate(mask.view(np.uint8), kernel).astype(bool)
+            mask = _dilated(hand_masks.resized(i, work), kernel, opt.mask_dilation_px)
         tracker.push(gray, mask)
+        if on_frame is not None:
+            on_frame(tracker.result, np.array([work[0] / size[0], work[1] / size[1]]))
     if size is None:
         raise HaworInputError("the video has no frames; check that the file decodes (hawor.io.video.probe_video)")
     return tracker.result, size, np.array([work[0] / size[0], work[1] / size[1]])
+
+
+def _dilated(mask: np.ndarray, kernel: np.ndarray, radius: int) -> np.ndarray:
+    """`mask` (H, W) bool dilated by `kernel` (at most 2 * radius + 1 wide), computed on the mask's
+    box grown by the radius only (the same result: nothing farther can change)."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if len(rows) == 0:
+        return mask
+    y0, y1 = max(rows[0] - radius, 0), min(rows[-1] + 1 + radius, mask.shape[0])
+    x0, x1 = max(cols[0] - radius, 0), min(cols[-1] + 1 + radius, mask.shape[1])
+    out = np.zeros_like(mask)
+    out[y0:y1, x0:x1] = cv2.dilate(mask[y0:y1, x0:x1].view(np.uint8), kernel).astype(bool)
+    return out
 
 
 def estimate_classical(frames: Iterable[np.ndarray] | str | Path, K: np.ndarray, hand_masks=None,
@@ -157,12 +174,48 @@ def estimate_classical(frames: Iterable[np.ndarray] | str | Path, K: np.ndarray,
     grey = prefetch(grey_video_frames(frames, opt.work_long_side)) if isinstance(frames, (str, Path)) \
         else grey_frames(frames, opt.work_long_side)
     start = time.perf_counter()
-    tracks, size, sxy = track_frames(grey, hand_masks, opt)
-    tracked = time.perf_counter()
-    n = len(tracks.frames)
+    pairs = _PairQueue(K, opt)
+    try:
+        tracks, size, sxy = track_frames(grey, hand_masks, opt, pairs.on_frame)
+        tracked = time.perf_counter()
+        return _reconstruct(tracks, _work_K(K, sxy), sxy, opt, pairs.geometries, start, tracked)
+    finally:
+        pairs.close()
+
+
+def _work_K(K: np.ndarray, sxy: np.ndarray) -> np.ndarray:
     K_work = K.copy()
     K_work[0] *= sxy[0]
     K_work[1] *= sxy[1]
+    return K_work
+
+
+class _PairQueue:
+    """Queues each new keyframe's pairs for two-view verification while the tracker runs, so that
+    the verification overlaps the tracking (`PairGeometries`)."""
+
+    def __init__(self, K: np.ndarray, opt: ClassicalOptions):
+        self.K, self.opt = K, opt
+        self.geometries: PairGeometries | None = None
+        self._queued = 0  # keyframes whose pairs are queued
+
+    def on_frame(self, result: TrackingResult, sxy: np.ndarray) -> None:
+        if self.geometries is None:
+            self.geometries = PairGeometries(_work_K(self.K, sxy), self.opt)
+        kfs = result.keyframes
+        if len(kfs) > self._queued:
+            self.geometries.queue(keyframe_pairs(kfs, self._queued, self.opt.match_overlap), result.frames)
+            self._queued = len(kfs)
+
+    def close(self) -> None:
+        if self.geometries is not None:
+            self.geometries.close()
+
+
+def _reconstruct(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray, opt: ClassicalOptions,
+                 geometries: PairGeometries | None, start: float, tracked: float) -> ClassicalResult:
+    """The classical result of a finished tracking (timings measured from `start`, `tracked`)."""
+    n = len(tracks.frames)
     kfs = tracks.keyframes
     empty = ClassicalResult(np.tile(np.eye(4), (n, 1, 1)), np.asarray(kfs[:1], np.int64), np.zeros((0, 3)),
                             [_no_obs() for _ in range(n)], np.full(n, "identity", dtype=object))
@@ -176,7 +229,7 @@ def estimate_classical(frames: Iterable[np.ndarray] | str | Path, K: np.ndarray,
         return empty
     result = None
     if len(kfs) >= opt.min_model_keyframes:
-        result = _map_and_resect(tracks, K_work, sxy, opt)
+        result = _map_and_resect(tracks, K_work, sxy, opt, geometries)
     if result is None:
         result = _rotation_only(tracks, K_work)
     missing_texture = n - int(np.sum(tracks.texture_ok))
@@ -195,12 +248,12 @@ def _no_obs() -> tuple[np.ndarray, np.ndarray]:
 # mapping
 
 def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
-                    opt: ClassicalOptions) -> ClassicalResult | None:
+                    opt: ClassicalOptions, geometries: PairGeometries | None = None) -> ClassicalResult | None:
     """Map the keyframes chunk by chunk with COLMAP, chain the chunks, then pose every frame."""
     cv2.setRNGSeed(0)  # PnP RANSAC draws from OpenCV's global generator: same video, same poses
     kfs = tracks.keyframes
     ranges = chunk_ranges(len(kfs), opt.chunk_keyframes, opt.chunk_overlap)
-    maps = _plausible_maps(tracks, [kfs[a:b] for a, b in ranges], K_work, opt)
+    maps = _plausible_maps(tracks, [kfs[a:b] for a, b in ranges], K_work, opt, geometries)
     warn = _chunk_warnings(maps)
     if all(m is None for m in maps):
         return None  # the caller falls back to rotations only, with a warning
@@ -245,14 +298,14 @@ def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
 
 
 def _plausible_maps(tracks: TrackingResult, chunks: list[list[int]], K_work: np.ndarray,
-                    opt: ClassicalOptions) -> list[ChunkMap | None]:
+                    opt: ClassicalOptions, geometries: PairGeometries | None = None) -> list[ChunkMap | None]:
     """A model per chunk of keyframes, None where COLMAP gave none that `_implausible_path` accepts."""
     maps = [None if m is None or _implausible_path(m, tracks) else m
-            for m in map_keyframes(tracks.frames, chunks, K_work, opt)]
+            for m in map_keyframes(tracks.frames, chunks, K_work, opt, geometries)]
     failed = [i for i, m in enumerate(maps) if m is None]
     if failed:  # a small-baseline model often degenerates from its initial pair: start from a wider one
         wider = replace(opt, init_min_tri_angle=RETRY_INIT_TRI_ANGLE_FACTOR * opt.init_min_tri_angle)
-        retried = map_keyframes(tracks.frames, [chunks[i] for i in failed], K_work, wider)
+        retried = map_keyframes(tracks.frames, [chunks[i] for i in failed], K_work, wider, geometries)
         for i, m in zip(failed, retried):
             maps[i] = None if m is None or _implausible_path(m, tracks) else m
     return maps

@@ -6,12 +6,13 @@ hands (a 1080p video of 1000 frames takes a few MB, not 2 GB of booleans) and ex
 """
 from __future__ import annotations
 
+import threading
 from typing import Iterable, Iterator, Mapping
 
 import cv2
 import numpy as np
 
-from hawor.errors import HaworInputError
+from hawor.errors import HaworInputError, HaworInternalError
 from hawor.geometry import Intrinsics
 
 NEAR_PLANE_M = 0.01  # triangles with a vertex closer than this are not drawn (behind or at the lens)
@@ -62,9 +63,15 @@ class HandMasks:
     def __init__(self, image_size: tuple[int, int]):
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self._crops: list[tuple[int, int, int, int, np.ndarray] | None] = []
+        self._building: _Builder | None = None
 
     def __len__(self) -> int:
-        return len(self._crops)
+        return self._building.num_frames if self._building is not None else len(self._crops)
+
+    def _crop(self, i: int):
+        if self._building is not None:
+            self._building.wait_for(i, self)
+        return self._crops[i]
 
     def append(self, mask: np.ndarray) -> None:
         """Add one frame's (H, W) bool mask."""
@@ -84,7 +91,7 @@ class HandMasks:
         """(H, W) bool mask of frame i."""
         w, h = self.image_size
         out = np.zeros((h, w), bool)
-        crop = self._crops[i]
+        crop = self._crop(i)
         if crop is not None:
             x0, y0, cw, ch, bits = crop
             out[y0:y0 + ch, x0:x0 + cw] = np.unpackbits(bits, count=cw * ch).reshape(ch, cw).astype(bool)
@@ -92,7 +99,7 @@ class HandMasks:
 
     def resized(self, i: int, size: tuple[int, int]) -> np.ndarray:
         """(h, w) bool mask of frame i at size (w, h); a target pixel is True if any hand covers it."""
-        if self._crops[i] is None:
+        if self._crop(i) is None:
             return np.zeros((size[1], size[0]), bool)
         full = self.mask(i)
         if tuple(size) == self.image_size:
@@ -102,7 +109,7 @@ class HandMasks:
 
     def coverage(self, i: int) -> float:
         """Fraction of frame i covered by hands."""
-        crop = self._crops[i]
+        crop = self._crop(i)
         if crop is None:
             return 0.0
         x0, y0, cw, ch, bits = crop
@@ -121,18 +128,29 @@ class HandMasks:
 
     @classmethod
     def from_vertices(cls, vertices_cam: Iterable, faces: list[np.ndarray], K: np.ndarray,
-                      image_size: tuple[int, int]) -> "HandMasks":
+                      image_size: tuple[int, int], background_frames: int | None = None) -> "HandMasks":
         """From per-frame meshes: `vertices_cam` yields, per frame, a list of (V, 3) arrays (or None)
-        matching `faces` (one (F, 3) array per mesh)."""
+        matching `faces` (one (F, 3) array per mesh).
+
+        background_frames: when given (the number of frames `vertices_cam` yields), the masks are
+        drawn in a background thread and the call returns at once; reading frame i waits until it
+        is drawn, so a reader going through the frames in order (the camera's tracker) overlaps
+        with the drawing instead of waiting for all of it.
+        """
         out = cls(image_size)
         K = np.asarray(K, np.float64)
-        for verts in vertices_cam:
-            out.append(rasterize_meshes(verts, faces, K, image_size))
+        masks = (rasterize_meshes(verts, faces, K, image_size) for verts in vertices_cam)
+        if background_frames is None:
+            for mask in masks:
+                out.append(mask)
+        else:
+            out._building = _Builder(out, masks, background_frames)
         return out
 
     @classmethod
     def from_hands(cls, hands: Mapping[str, np.ndarray], K: np.ndarray, image_size: tuple[int, int],
-                   hand_models: Mapping | None = None, forearm_length_m: float = FOREARM_LENGTH_M) -> "HandMasks":
+                   hand_models: Mapping | None = None, forearm_length_m: float = FOREARM_LENGTH_M,
+                   background: bool = False) -> "HandMasks":
         """From camera-space MANO parameters in the hands_camera.npz layout.
 
         hands: `{h}_global_orient` (N, 3), `{h}_hand_pose` (N, 45), `{h}_betas` (N, 10), `{h}_transl`
@@ -157,7 +175,8 @@ class HandMasks:
                 out += [verts, arm]
             return out
 
-        return cls.from_vertices((with_forearms(frame) for frame in frames), all_faces, K, image_size)
+        num_frames = len(hands[f"{sides[0]}_transl"]) if background else None
+        return cls.from_vertices((with_forearms(frame) for frame in frames), all_faces, K, image_size, num_frames)
 
     @classmethod
     def from_boxes(cls, boxes: np.ndarray, image_size: tuple[int, int], enlarge: float = 1.2) -> "HandMasks":
@@ -171,6 +190,45 @@ class HandMasks:
                 m[max(int(cy - hh), 0):max(int(np.ceil(cy + hh)), 0), max(int(cx - hw), 0):max(int(np.ceil(cx + hw)), 0)] = True
             out.append(m)
         return out
+
+
+class _Builder:
+    """Appends masks to a `HandMasks` from a background thread; readers wait for the frame they need."""
+
+    def __init__(self, target: HandMasks, masks: Iterator[np.ndarray], num_frames: int):
+        self.num_frames = num_frames
+        self._ready = threading.Condition()
+        self._error: BaseException | None = None
+        self._done = False
+        threading.Thread(target=self._run, args=(target, masks), name="hand-masks", daemon=True).start()
+
+    def _run(self, target: HandMasks, masks: Iterator[np.ndarray]) -> None:
+        import torch
+
+        # posing the hands here uses one core (the setting is this thread's own): the reader has the other
+        torch.set_num_threads(1)
+        try:
+            for mask in masks:
+                with self._ready:
+                    target.append(mask)
+                    self._ready.notify_all()
+        except BaseException as exc:  # raised in the reader, at its next access
+            self._error = exc
+        with self._ready:
+            self._done = True
+            self._ready.notify_all()
+
+    def wait_for(self, i: int, target: HandMasks) -> None:
+        """Block until frame i of `target` is drawn (or drawing ended); re-raise the drawing's error."""
+        if i >= self.num_frames:
+            return  # the list's own IndexError
+        with self._ready:
+            self._ready.wait_for(lambda: self._done or len(target._crops) > i)
+        if len(target._crops) > i:
+            return
+        if self._error is not None:
+            raise self._error
+        raise HaworInternalError(f"hand masks: drew {len(target._crops)} frames, expected {self.num_frames}")
 
 
 def hand_meshes(hands: Mapping[str, np.ndarray], hand_models: Mapping | None = None,

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,9 +85,10 @@ def chunk_ranges(num_keyframes: int, size: int, overlap: int) -> list[tuple[int,
 
 
 def map_keyframes(frames: list[FrameTracks], chunks: list[list[int]], K_work: np.ndarray,
-                  opt) -> list[ChunkMap | None]:
+                  opt, geometries: "PairGeometries | None" = None) -> list[ChunkMap | None]:
     """Map each chunk of keyframe indices (`frames[f]`: tracks of frame f); `opt` is a
-    `ClassicalOptions`. None for a chunk COLMAP could not reconstruct."""
+    `ClassicalOptions`; `geometries`: the keyframe pairs' two-view geometries, shared by the chunks
+    (default: computed here). None for a chunk COLMAP could not reconstruct."""
     import pycolmap
 
     workers = min(len(chunks), opt.workers or os.cpu_count() or 1)
@@ -96,16 +98,18 @@ def map_keyframes(frames: list[FrameTracks], chunks: list[list[int]], K_work: np
     try:
         # pycolmap releases the GIL while it maps, so threads use every core; each chunk's mapper
         # is single-threaded and seeded, so the result does not depend on the number of workers
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(lambda chunk: map_chunk([frames[f] for f in chunk], chunk, K_work, opt), chunks))
+        with ThreadPoolExecutor(workers) as pool, _geometries(geometries, K_work, opt) as pairs:
+            return list(pool.map(lambda chunk: map_chunk([frames[f] for f in chunk], chunk, K_work, opt, pairs),
+                                 chunks))
     finally:
         pycolmap.logging.minloglevel = level
 
 
-def map_chunk(tracks: list[FrameTracks], keyframes: list[int], K_work: np.ndarray, opt) -> ChunkMap | None:
+def map_chunk(tracks: list[FrameTracks], keyframes: list[int], K_work: np.ndarray, opt,
+              geometries: "PairGeometries | None" = None) -> ChunkMap | None:
     """COLMAP's largest model of one run of keyframes (`tracks[k]` observed in frame `keyframes[k]`)."""
-    with tempfile.TemporaryDirectory(prefix="hawor_sfm_") as tmp:
-        db_path = _write_database(tracks, K_work, opt, Path(tmp))
+    with tempfile.TemporaryDirectory(prefix="hawor_sfm_") as tmp, _geometries(geometries, K_work, opt) as pairs:
+        db_path = _write_database(tracks, keyframes, K_work, opt, Path(tmp), pairs)
         recs = _run_colmap(db_path, opt)
     if not recs:
         return None
@@ -132,14 +136,12 @@ def map_chunk(tracks: list[FrameTracks], keyframes: list[int], K_work: np.ndarra
                     np.array([rec.points3D[p].xyz for p in point_ids]).reshape(-1, 3), len(recs), len(tracks))
 
 
-def _write_database(tracks: list[FrameTracks], K_work: np.ndarray, opt, tmp: Path) -> Path:
+def _write_database(tracks: list[FrameTracks], keyframes: list[int], K_work: np.ndarray, opt, tmp: Path,
+                    geometries: "PairGeometries") -> Path:
     """COLMAP database of the keyframes' tracks and their verified pairs."""
     import pycolmap
 
-    w = int(round(K_work[0, 2] * 2))
-    h = int(round(K_work[1, 2] * 2))
-    camera = pycolmap.Camera(model="PINHOLE", width=max(w, 1), height=max(h, 1),
-                             params=[K_work[0, 0], K_work[1, 1], K_work[0, 2], K_work[1, 2]])
+    camera = _pinhole(K_work)
     db_path = tmp / "database.db"
     db = pycolmap.Database.open(db_path)
     camera.camera_id = db.write_camera(camera)
@@ -154,23 +156,91 @@ def _write_database(tracks: list[FrameTracks], K_work: np.ndarray, opt, tmp: Pat
         frame.add_data_id(db.read_image(image_id).data_id)
         db.write_frame(frame)
         db.write_keypoints(image_id, ft.xy.astype(np.float32))
-    tvg_options = pycolmap.TwoViewGeometryOptions()
-    tvg_options.ransac.max_error = 2.0
-    tvg_options.ransac.min_num_trials = opt.min_ransac_trials
-    tvg_options.ransac.random_seed = 0
-    for a, fa in enumerate(tracks):
-        for b in range(a + 1, min(a + 1 + opt.match_overlap, len(tracks))):
-            fb = tracks[b]
-            _, ia, ib = np.intersect1d(fa.ids, fb.ids, return_indices=True)
-            if len(ia) < opt.min_pair_matches:
-                continue
-            matches = np.stack([ia, ib], 1).astype(np.uint32)
-            db.write_matches(a + 1, b + 1, matches)
-            geom = pycolmap.estimate_calibrated_two_view_geometry(
-                camera, fa.xy.astype(np.float64), camera, fb.xy.astype(np.float64), matches, tvg_options)
-            db.write_two_view_geometry(a + 1, b + 1, geom)
+    geometries.queue(keyframe_pairs(keyframes, 0, opt.match_overlap), dict(zip(keyframes, tracks)))
+    for a in range(len(keyframes)):
+        for b in range(a + 1, min(a + 1 + opt.match_overlap, len(keyframes))):
+            verified = geometries.result(keyframes[a], keyframes[b])
+            if verified is not None:
+                db.write_matches(a + 1, b + 1, verified[0])
+                db.write_two_view_geometry(a + 1, b + 1, verified[1])
     db.close()
     return db_path
+
+
+def _pinhole(K_work: np.ndarray):
+    import pycolmap
+
+    w = int(round(K_work[0, 2] * 2))
+    h = int(round(K_work[1, 2] * 2))
+    return pycolmap.Camera(model="PINHOLE", width=max(w, 1), height=max(h, 1),
+                           params=[K_work[0, 0], K_work[1, 1], K_work[0, 2], K_work[1, 2]])
+
+
+def keyframe_pairs(keyframes: list[int], start: int, overlap: int) -> list[tuple[int, int]]:
+    """(frame a, frame b) of every keyframe b from position `start` on with each of the `overlap`
+    keyframes before it: the pairs a chunk is matched on (chunks are runs of consecutive keyframes)."""
+    return [(keyframes[i], keyframes[j]) for j in range(start, len(keyframes))
+            for i in range(max(j - overlap, 0), j)]
+
+
+class PairGeometries:
+    """Two-view geometries of keyframe pairs (shared KLT tracks, RANSAC-verified), each computed
+    once, side by side in a thread pool.
+
+    The classical backend queues each keyframe's pairs while the tracker is still running, so that
+    they are ready when the chunks are mapped; chunks sharing keyframes, and a chunk mapped again
+    with a wider initial pair, reuse them. Each pair's RANSAC is seeded on its own, so the
+    geometries do not depend on the threads; pycolmap releases the GIL while it estimates.
+    """
+
+    def __init__(self, K_work: np.ndarray, opt):
+        import pycolmap
+
+        self.camera = _pinhole(K_work)
+        self.options = pycolmap.TwoViewGeometryOptions()
+        self.options.ransac.max_error = 2.0
+        self.options.ransac.min_num_trials = opt.min_ransac_trials
+        self.options.ransac.random_seed = 0
+        self.min_matches = opt.min_pair_matches
+        self._pool = ThreadPoolExecutor(opt.workers or os.cpu_count() or 1, thread_name_prefix="two-view")
+        self._jobs: dict[tuple[int, int], Future] = {}
+
+    def queue(self, pairs: list[tuple[int, int]], frames) -> None:
+        """Start the pairs (frame a, frame b) not started yet; `frames[f]`: the FrameTracks of frame f."""
+        for a, b in pairs:
+            if (a, b) not in self._jobs:
+                self._jobs[(a, b)] = self._pool.submit(self._verify, frames[a], frames[b])
+
+    def result(self, a: int, b: int):
+        """(matches (M, 2) uint32 rows into each frame's tracks, pycolmap.TwoViewGeometry) of a queued
+        pair, or None when it shares fewer than `min_pair_matches` tracks."""
+        return self._jobs[(a, b)].result()
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+    def _verify(self, fa: FrameTracks, fb: FrameTracks):
+        import pycolmap
+
+        _, ia, ib = np.intersect1d(fa.ids, fb.ids, return_indices=True)
+        if len(ia) < self.min_matches:
+            return None
+        matches = np.stack([ia, ib], 1).astype(np.uint32)
+        return matches, pycolmap.estimate_calibrated_two_view_geometry(
+            self.camera, fa.xy.astype(np.float64), self.camera, fb.xy.astype(np.float64), matches, self.options)
+
+
+@contextmanager
+def _geometries(given: PairGeometries | None, K_work: np.ndarray, opt):
+    """`given`, or a PairGeometries of our own, closed on leaving."""
+    if given is not None:
+        yield given
+        return
+    own = PairGeometries(K_work, opt)
+    try:
+        yield own
+    finally:
+        own.close()
 
 
 def _run_colmap(db_path: Path, opt) -> dict:
