@@ -104,6 +104,26 @@ def test_tracking_reuses_landmarks(detector, zidane):
     np.testing.assert_allclose(np.diff(x_tip), 3.0, atol=2.0)  # follows the moving hand
 
 
+def test_two_slots_on_one_hand_keep_the_one_already_there(detector, zidane):
+    """When a hand passes over the other, both slots end on one hand: the slot whose crop was
+    already on it keeps it (the other's hand is hidden), not the older slot that jumped onto it."""
+    from hawor.detection.landmarks import _Tracked
+
+    first = LandmarkHandTracker(detector, max_hands=1)
+    first.step(zidane)
+    on_hand = first.tracked[0].roi.copy()
+    arriving = on_hand.copy()
+    arriving[0] -= 0.35 * on_hand[2]  # a crop a third of a side away, coming from the left
+    tracker = LandmarkHandTracker(detector, max_hands=2)
+    slots = [_Tracked(0, arriving), _Tracked(5, on_hand)]
+    tracker.tracked = list(slots)
+    tracker._next_id = 6
+    found = tracker.step(zidane)
+    assert [h.track_id for h in found] == [5]
+    assert slots[0].result is not None and slots[0].track_id == 0  # the older slot found the hand too
+    assert slots[1].jump < slots[0].jump  # and the smaller jump decided
+
+
 def test_more_than_two_hands_keeps_two_consistently(detector, zidane):
     patch = zidane[300:600, 860:1260]  # the hand with some of its owner around it
     canvas = np.concatenate([np.concatenate([patch, patch[:, ::-1]], 1),

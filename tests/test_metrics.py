@@ -128,12 +128,16 @@ def test_detection_rates_and_handedness_swaps():
     observed = np.array([1, 1, 0, 1], bool)
     visible = np.array([1, 0, 1, 1], bool)
     assert detection_rates(observed, visible) == pytest.approx({"recall": 2 / 3, "precision": 2 / 3})
-    gt = {"left": np.array([[100.0, 100], [100, 100], [100, 100]]), "right": np.array([[500.0, 100]] * 3)}
-    pred = {"left": np.array([[110.0, 100], [490, 100], [480, 100]]), "right": np.array([[500.0, 100]] * 3)}
-    obs = {"left": np.ones(3, bool), "right": np.ones(3, bool)}
-    vis = {"left": np.array([1, 1, 0], bool), "right": np.ones(3, bool)}
-    # frame 1: the left prediction sits on the right hand; frame 2: left not visible, on the right hand
-    assert handedness_swaps(pred, gt, obs, vis) == {"left": 2, "right": 0}
+    gt = {"left": np.array([[100.0, 100], [100, 100], [100, 100], [20, -30], [np.nan, np.nan]]),
+          "right": np.array([[500.0, 100]] * 5)}
+    pred = {"left": np.array([[110.0, 100], [490, 100], [480, 100], [60, 5], [300, 100]]),
+            "right": np.array([[500.0, 100]] * 5)}
+    obs = {"left": np.ones(5, bool), "right": np.ones(5, bool)}
+    vis = {"left": np.array([1, 1, 0, 0, 0], bool), "right": np.ones(5, bool)}
+    # frame 1: the left prediction sits on the right hand; frame 2: left not visible, on the right
+    # hand; frame 3: the left hand mostly above the image (not visible) and its fingers found where
+    # they are: no swap; frame 4: no true left position, a left detection beside the right hand: a swap
+    assert handedness_swaps(pred, gt, obs, vis) == {"left": 3, "right": 0}
 
 
 def _truth(n=6):

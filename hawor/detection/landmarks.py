@@ -132,6 +132,7 @@ class _Tracked:
     missed: int = 0  # consecutive frames without landmarks
     last_found: np.ndarray | None = None  # the ROI where landmarks were last found
     palm_roi: bool = False  # the crop was put on a palm while the hand was lost
+    jump: float = 0.0  # how far the landmarks moved from the crop tried, in crop sides
 
 
 @dataclass(eq=False)
@@ -242,6 +243,7 @@ class LandmarkHandTracker:
             hand.roi[:2] += hand.velocity
             return
         roi = hand_roi.landmarks_to_roi(hand.result.keypoints_2d)
+        hand.jump = float(np.linalg.norm(roi[:2] - hand.roi[:2]) / max(hand.roi[2], 1.0))
         if hand.palm_roi or np.linalg.norm(roi[:2] - hand.roi[:2]) > self.max_jump * hand.roi[2]:
             # far from where it was expected, or a palm put the crop here: maybe the other hand
             hand.track_id, self._next_id = self._next_id, self._next_id + 1
@@ -339,9 +341,11 @@ class LandmarkHandTracker:
         return bool(hand_roi.box_overlap(box[None], other[None])[0, 0] > self.duplicate_iou)
 
     def _drop_duplicates(self, hands: list[_Tracked], shape) -> list[_Tracked]:
-        """Two slots that converged on the same hand: keep the older slot."""
+        """Two slots that converged on the same hand: keep the one whose crop was already on it (the
+        smaller jump; then the older). The other slot's hand passed over this one and is hidden or
+        gone: kept by age, the slot of the hand that passed took over the other's identity."""
         kept = []
-        for hand in sorted(hands, key=lambda h: h.track_id):
+        for hand in sorted(hands, key=lambda h: (h.jump, h.track_id)):
             box = _keypoint_box(hand.result.keypoints_2d, shape[1], shape[0])
             if not any(self._same_hand(box, k.result.keypoints_2d, shape) for k in kept):
                 kept.append(hand)

@@ -183,15 +183,18 @@ def detection_rates(observed: np.ndarray, visible: np.ndarray) -> dict:
 def handedness_swaps(centres_pred: dict, centres_gt: dict, observed: dict, visible: dict) -> dict:
     """Frames where a predicted hand sits on the other true hand, per side.
 
-    centres_*: {side: (N, 2)} image positions (pixels) of each hand's mean joint; observed/visible:
-    {side: (N,) bool}. Frame t counts for side h when h was observed, the other hand o is visible and
-    h's centre is nearer to the true o than to the true h (or h is not visible at all).
+    centres_*: {side: (N, 2)} image positions (pixels) of each hand's mean joint (NaN in the truth
+    where it has no position); observed/visible: {side: (N,) bool}. Frame t counts for side h when h
+    was observed, the other hand o is visible and h's centre is nearer to the true o than to the true h.
+    The true h's position counts whether or not h is visible: a hand cut by the image border, with
+    too few joints inside to count as visible, is still where it is, and a detection of its fingers
+    is not a swap. Where the truth has no position for h, a detection of h beside a visible o is one.
     """
     swaps = {}
     for side, other in (("left", "right"), ("right", "left")):
         own = np.linalg.norm(centres_pred[side] - centres_gt[side], axis=-1)
         cross = np.linalg.norm(centres_pred[side] - centres_gt[other], axis=-1)
-        own = np.where(np.asarray(visible[side], bool), own, np.inf)
+        own = np.where(np.isfinite(own), own, np.inf)
         hit = np.asarray(observed[side], bool) & np.asarray(visible[other], bool) & (cross < own)
         swaps[side] = int(hit.sum())
     return swaps
@@ -296,5 +299,4 @@ def _swaps(pred, gt) -> dict:
         visible[h] = np.asarray(gt[f"{h}_observed"], bool) & np.isfinite(centres["gt"][h]).all(-1)
         observed[h] = np.asarray(pred[f"{h}_observed"], bool) & np.isfinite(centres["pred"][h]).all(-1)
         centres["pred"][h] = np.nan_to_num(centres["pred"][h], nan=1e9)
-        centres["gt"][h] = np.nan_to_num(centres["gt"][h], nan=-1e9)
     return handedness_swaps(centres["pred"], centres["gt"], observed, visible)
