@@ -244,7 +244,7 @@ class LandmarkHandTracker:
             return
         roi = hand_roi.landmarks_to_roi(hand.result.keypoints_2d)
         hand.jump = float(np.linalg.norm(roi[:2] - hand.roi[:2]) / max(hand.roi[2], 1.0))
-        if hand.palm_roi or np.linalg.norm(roi[:2] - hand.roi[:2]) > self.max_jump * hand.roi[2]:
+        if hand.palm_roi or hand.jump > self.max_jump:
             # far from where it was expected, or a palm put the crop here: maybe the other hand
             hand.track_id, self._next_id = self._next_id, self._next_id + 1
             hand.velocity, hand.palm_roi = np.zeros(2), False

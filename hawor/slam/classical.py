@@ -26,6 +26,7 @@ from scipy.spatial.transform import Rotation, Slerp
 from hawor.errors import HaworInputError
 from hawor.io.prefetch import prefetch
 from hawor.slam.keyframes import KLTTracker, TrackerOptions, TrackingResult
+from hawor.slam.masks import mask_box
 from hawor.slam.sfm import (ChunkMap, PairGeometries, camera_centres, chain_chunks, chunk_ranges,
                             keyframe_pairs, map_keyframes)
 
@@ -142,21 +143,21 @@ def track_frames(grey: Iterable[tuple[np.ndarray, tuple[int, int]]], hand_masks=
         if hand_masks is not None and i < len(hand_masks):
             mask = _dilated(hand_masks.resized(i, work), kernel, opt.mask_dilation_px)
         tracker.push(gray, mask)
+        sxy = np.array([work[0] / size[0], work[1] / size[1]])
         if on_frame is not None:
-            on_frame(tracker.result, np.array([work[0] / size[0], work[1] / size[1]]))
+            on_frame(tracker.result, sxy)
     if size is None:
         raise HaworInputError("the video has no frames; check that the file decodes (hawor.io.video.probe_video)")
-    return tracker.result, size, np.array([work[0] / size[0], work[1] / size[1]])
+    return tracker.result, size, sxy
 
 
 def _dilated(mask: np.ndarray, kernel: np.ndarray, radius: int) -> np.ndarray:
     """`mask` (H, W) bool dilated by `kernel` (at most 2 * radius + 1 wide), computed on the mask's
     box grown by the radius only (the same result: nothing farther can change)."""
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    if len(rows) == 0:
+    box = mask_box(mask, radius)
+    if box is None:
         return mask
-    y0, y1 = max(rows[0] - radius, 0), min(rows[-1] + 1 + radius, mask.shape[0])
-    x0, x1 = max(cols[0] - radius, 0), min(cols[-1] + 1 + radius, mask.shape[1])
+    y0, y1, x0, x1 = box
     out = np.zeros_like(mask)
     out[y0:y1, x0:x1] = cv2.dilate(mask[y0:y1, x0:x1].view(np.uint8), kernel).astype(bool)
     return out

@@ -52,6 +52,17 @@ def rasterize_meshes(vertices_cam: Iterable[np.ndarray], faces: Iterable[np.ndar
     return mask.astype(bool)
 
 
+def mask_box(mask: np.ndarray, pad: int = 0) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1): the rows and columns [y0, y1) x [x0, x1) holding the True pixels of an
+    (H, W) mask, grown by ``pad`` pixels and clipped to the image; None for an empty mask."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if len(rows) == 0:
+        return None
+    h, w = mask.shape
+    return (int(max(rows[0] - pad, 0)), int(min(rows[-1] + 1 + pad, h)),
+            int(max(cols[0] - pad, 0)), int(min(cols[-1] + 1 + pad, w)))
+
+
 class HandMasks:
     """Hand masks of a video, (H, W) bool per frame, True on hand pixels.
 
@@ -80,11 +91,11 @@ class HandMasks:
         if mask.shape != (h, w):
             raise HaworInputError(f"hand mask {len(self)} has shape {mask.shape}, expected ({h}, {w}) "
                                   "(the video's height and width)")
-        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-        if len(rows) == 0:
+        box = mask_box(mask)
+        if box is None:
             self._crops.append(None)
             return
-        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        y0, y1, x0, x1 = box
         self._crops.append((int(x0), int(y0), int(x1 - x0), int(y1 - y0), np.packbits(mask[y0:y1, x0:x1])))
 
     def mask(self, i: int) -> np.ndarray:

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 
 from hawor.geometry import Intrinsics
+from hawor.slam.masks import mask_box
 
 ARM_REACH_DEPTH_M = 0.55  # HaWoR's 0.4-0.7 m "scene at arm's reach" window, centred
 SCALE_BOUNDS = (1e-4, 1e4)
@@ -112,10 +113,7 @@ def _ring(mask: np.ndarray, radius: float) -> np.ndarray:
     shortest path stays in the box of its two ends, so the values there are those of the whole
     frame, at a fraction of the cost. The chamfer step of 0.955 px reads axis-aligned distances
     short, hence the margin of radius / 0.955."""
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    pad = int(np.ceil(radius / 0.955)) + 2
-    y0, y1 = max(rows[0] - pad, 0), min(rows[-1] + 1 + pad, mask.shape[0])
-    x0, x1 = max(cols[0] - pad, 0), min(cols[-1] + 1 + pad, mask.shape[1])
+    y0, y1, x0, x1 = mask_box(mask, int(np.ceil(radius / 0.955)) + 2)
     dist = cv2.distanceTransform((~mask[y0:y1, x0:x1]).view(np.uint8), cv2.DIST_L2, 3)
     ring = np.zeros(mask.shape, bool)
     ring[y0:y1, x0:x1] = (dist > 0) & (dist <= radius)

@@ -156,13 +156,14 @@ def _write_database(tracks: list[FrameTracks], keyframes: list[int], K_work: np.
         frame.add_data_id(db.read_image(image_id).data_id)
         db.write_frame(frame)
         db.write_keypoints(image_id, ft.xy.astype(np.float32))
-    geometries.queue(keyframe_pairs(keyframes, 0, opt.match_overlap), dict(zip(keyframes, tracks)))
-    for a in range(len(keyframes)):
-        for b in range(a + 1, min(a + 1 + opt.match_overlap, len(keyframes))):
-            verified = geometries.result(keyframes[a], keyframes[b])
-            if verified is not None:
-                db.write_matches(a + 1, b + 1, verified[0])
-                db.write_two_view_geometry(a + 1, b + 1, verified[1])
+    pairs = keyframe_pairs(keyframes, 0, opt.match_overlap)
+    geometries.queue(pairs, dict(zip(keyframes, tracks)))
+    image_id = {f: k + 1 for k, f in enumerate(keyframes)}
+    for a, b in pairs:
+        verified = geometries.result(a, b)
+        if verified is not None:
+            db.write_matches(image_id[a], image_id[b], verified[0])
+            db.write_two_view_geometry(image_id[a], image_id[b], verified[1])
     db.close()
     return db_path
 
@@ -177,10 +178,12 @@ def _pinhole(K_work: np.ndarray):
 
 
 def keyframe_pairs(keyframes: list[int], start: int, overlap: int) -> list[tuple[int, int]]:
-    """(frame a, frame b) of every keyframe b from position `start` on with each of the `overlap`
-    keyframes before it: the pairs a chunk is matched on (chunks are runs of consecutive keyframes)."""
-    return [(keyframes[i], keyframes[j]) for j in range(start, len(keyframes))
-            for i in range(max(j - overlap, 0), j)]
+    """(frame a, frame b) of each keyframe a with the `overlap` keyframes after it, for every b from
+    position `start` on (the pairs a growing keyframe list adds): the pairs a chunk is matched on
+    (chunks are runs of consecutive keyframes), ordered by a, then b."""
+    n = len(keyframes)
+    return [(keyframes[i], keyframes[j]) for i in range(max(start - overlap, 0), n)
+            for j in range(max(i + 1, start), min(i + 1 + overlap, n))]
 
 
 class PairGeometries:
