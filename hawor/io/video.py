@@ -138,8 +138,8 @@ class VideoWriter:
     """Write RGB uint8 frames to a browser-playable H.264 .mp4, atomically.
 
     Use as a context manager; the file appears under its final name only after a clean close.
-    Odd sizes are padded by one pixel (yuv420p needs even width and height). Encoding is lossy and
-    not bit-exact from run to run; compare decoded frames with a tolerance.
+    Odd sizes are padded by one pixel (yuv420p needs even width and height). Encoding is lossy but
+    repeatable: the same frames give the same file contents.
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], crf: int = 23,
@@ -155,7 +155,10 @@ class VideoWriter:
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height = self._even
         self._stream.pix_fmt = "yuv420p"
-        self._stream.options = {"crf": str(crf), "preset": preset}
+        # x264's macroblock-tree rate control gave other bits for the same frames from run to run on
+        # this project's CPUs (its assembly: asm=0 made it exact too), so a regenerated benchmark
+        # sequence or test clip was another video; without it, encoding is repeatable
+        self._stream.options = {"crf": str(crf), "preset": preset, "x264-params": "mbtree=0"}
         self.frames_written = 0
 
     def write(self, frame_rgb: np.ndarray) -> None:
