@@ -3,6 +3,7 @@
     .venv/bin/python scripts/make_synthetic.py --out /tmp/trunc/eval --num-sequences 8 --frames 300 \\
         --width 1280 --height 720 --focal 1200 --seed 201 --outputs video,gt,joints2d
     .venv/bin/python bench/truncation.py /tmp/trunc/eval [--json out.json]
+    .venv/bin/python bench/truncation.py BENCH_OUT --borders full   # a scripts/benchmark.py --out folder
 
 Each sequence is run as rendered ("full": hands leave through the bottom edge as the head moves) and
 cropped so that one border cuts through the hands: "bottom" keeps the image above the median height
@@ -23,6 +24,7 @@ from pathlib import Path
 import hawor  # noqa: F401  (offline defaults)
 import numpy as np
 
+from hawor.data.synthetic.truth import project
 from hawor.detection.landmarks import LandmarkHandDetector, track_hands_landmarks
 from hawor.eval.hand_detection import SIDES, crop_window, score_hand_tracks
 from hawor.io.video import VideoReader
@@ -30,13 +32,30 @@ from hawor.io.video import VideoReader
 BORDERS = ("full", "bottom", "top", "left", "right")
 
 
+def true_joints_2d(folder: Path) -> np.ndarray:
+    """(N, 2, 21, 2) true joints of (left, right) in pixels: the generator's joints2d.npz, or projected
+    from a benchmark sequence's truth, NaN where a hand is not drawn (the benchmark's one_hand clips)."""
+    if (folder / "joints2d.npz").is_file():
+        return np.load(folder / "joints2d.npz")["joints_2d"]
+    hands, camera = np.load(folder / "hands_world.npz"), np.load(folder / "camera.npz")
+    T_cam_world = np.linalg.inv(camera["T_world_cam"])
+    sides = []
+    for side in SIDES:
+        cam = np.einsum("nij,nkj->nki", T_cam_world[:, :3, :3], hands[f"{side}_joints"]) + T_cam_world[:, None, :3, 3]
+        uv = project(cam, camera["K"])
+        uv[~hands[f"{side}_observed"]] = np.nan
+        sides.append(uv)
+    return np.stack(sides, 1)
+
+
 def run_sequence(folder: Path, detector: LandmarkHandDetector, borders) -> dict:
-    joints_2d = np.load(folder / "joints2d.npz")["joints_2d"]
+    joints_2d = true_joints_2d(folder)
     video = VideoReader(folder / "video.mp4")
     frames = list(video)
     results = {}
     for border in borders:
-        x0, y0, x1, y1 = window = crop_window(joints_2d, video.size, border)
+        full = (0, 0, *video.size)  # a hand never drawn (one_hand clips) has no median for the crops
+        x0, y0, x1, y1 = window = full if border == "full" else crop_window(joints_2d, video.size, border)
         crops = [np.ascontiguousarray(f[y0:y1, x0:x1]) for f in frames]
         start = time.perf_counter()
         tracks, notes = track_hands_landmarks(crops, detector=detector)
@@ -48,14 +67,15 @@ def run_sequence(folder: Path, detector: LandmarkHandDetector, borders) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("root", type=Path, help="folder of seq_* folders from scripts/make_synthetic.py")
+    parser.add_argument("root", type=Path, help="folder of seq_* folders from scripts/make_synthetic.py, or "
+                                                "the --out folder of scripts/benchmark.py")
     parser.add_argument("--borders", default=",".join(BORDERS))
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
     detector = LandmarkHandDetector()
     borders = args.borders.split(",")
     report = {}
-    for folder in sorted(args.root.glob("seq_*")):
+    for folder in sorted(args.root.glob("seq_*")) + sorted(args.root.glob("sequences/*")):
         report[folder.name] = run_sequence(folder, detector, borders)
         for border, r in report[folder.name].items():
             print(folder.name, border, r["fps"], "fps", " ".join(
@@ -63,11 +83,14 @@ def main() -> int:
                 for s in SIDES), flush=True)
     summary = {}
     for border in borders:
-        rates = {s: [r[border][s]["observed"] / max(r[border][s]["visible"], 1) for r in report.values()]
-                 for s in SIDES}
+        rates = {s: [r[border][s]["observed"] / r[border][s]["visible"] for r in report.values()
+                     if r[border][s]["visible"]] or [float("nan")] for s in SIDES}  # a hand never in view: no rate
         summary[border] = {**{f"{s}_median": round(float(np.median(rates[s])), 3) for s in SIDES},
                            **{f"{s}_min": round(float(np.min(rates[s])), 3) for s in SIDES},
+                           **{f"{s}_{k}": int(sum(r[border][s][k] for r in report.values()))
+                              for s in SIDES for k in ("observed", "visible")},
                            "swapped": int(sum(r[border][s]["swapped"] for r in report.values() for s in SIDES)),
+                           "spurious": int(sum(r[border][s]["spurious"] for r in report.values() for s in SIDES)),
                            "fps_median": float(np.median([r[border]["fps"] for r in report.values()]))}
     print(json.dumps(summary, indent=1))
     if args.json:

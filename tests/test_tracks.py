@@ -68,3 +68,13 @@ def test_a_lone_hand_in_the_middle_is_named_by_its_lean():
                 for f in range(10)]
         tracks, _ = merge_tracks(dets, image_width=640)
         assert len(tracks[side]) == 10
+
+
+def test_one_confident_frame_does_not_move_a_long_fairly_sure_track():
+    # "a", a right hand over 50 frames (votes 0.8), is seen in one frame beside a one-frame detection
+    # voting 0.95 "right" (a weak find on the image border); two right hands cannot be: the one-frame
+    # track is the less sure of the two, not the long one.
+    dets = _track("a", range(50), 400, 0.8) + _track("b", [25], 560, 0.95)
+    tracks, notes = merge_tracks(dets, image_width=640)
+    assert set(range(50)) <= set(tracks["right"].frame_indices.tolist())
+    assert tracks["left"].frame_indices.tolist() == [25] and "track b moved right->left" in notes[0]

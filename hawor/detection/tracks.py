@@ -62,8 +62,9 @@ def _vote_right(dets: list[Detection]) -> float:
 
 
 def _strength(dets: list[Detection]) -> tuple[float, int]:
-    """How sure a track is of its side: distance of its vote from 0.5, then its length."""
-    return abs(_vote_right(dets) - 0.5), len(dets)
+    """How sure a track is of its side: its votes' summed distance from 0.5 (so one confident frame does
+    not outweigh a long track that is fairly sure), then its length."""
+    return abs(float(np.sum([d.right - 0.5 for d in dets]))), len(dets)
 
 
 def _distinct_hands(a: list[Detection], b: list[Detection], shared: set, max_iou: float = 0.3) -> bool:
