@@ -181,8 +181,8 @@ class LandmarkHandTracker:
       ``border_probes`` most recent such crops away from the tracked hands);
     - while a slot is free, ``border_probes`` crops on the border (:data:`BORDER_PROBES`, in turn) are
       tried too, as large as the hands seen clearly so far;
-    - a weak result (presence between ``refine_floor`` and the threshold) is tried once more on the crop
-      its own keypoints give (:meth:`_landmarks`);
+    - a weak result (presence between ``refine_floor`` and the threshold) in a crop inside the image is
+      tried once more on the crop its own keypoints give (:meth:`_landmarks`);
     - a hand found again by a palm or a probe, or landmarks that land further than ``max_jump`` crop
       sizes from where the (coasting) crop expected the hand, start a new track id: it may be the
       other hand, which must not inherit this one's side (the merge decides each track's side).
@@ -192,10 +192,12 @@ class LandmarkHandTracker:
                  duplicate_iou: float = 0.5, min_presence_cut: float = 0.2, full_inside: float = 0.9,
                  cut_inside: float = 0.5, coast_frames: int = 6, probe_interval: int = 3,
                  remember_frames: int = 90, max_jump: float = 0.5, border_probes: int = 2, interior_probes: int = 1,
-                 shared_keypoints: float = 0.3, refine_floor: float = 0.25):
+                 shared_keypoints: float = 0.3, refine_floor: float = 0.25,
+                 refine_inside_only: bool = True):
         self.detector, self.max_hands = detector, max_hands
         self.redetect_interval, self.duplicate_iou = redetect_interval, duplicate_iou
         self.shared_keypoints, self.refine_floor = shared_keypoints, refine_floor
+        self.refine_inside_only = refine_inside_only
         self.min_presence_cut, self.full_inside, self.cut_inside = min_presence_cut, full_inside, cut_inside
         self.coast_frames, self.probe_interval, self.remember_frames = coast_frames, probe_interval, remember_frames
         self.max_jump, self.border_probes, self.interior_probes = max_jump, border_probes, interior_probes
@@ -247,11 +249,14 @@ class LandmarkHandTracker:
         of at least ``refine_floor``) is tried once more on the crop its own keypoints give: a palm's or a
         coasting crop too large, turned or a fraction of a hand off scores low where the re-centred crop
         scores high (2298 palm crops of 8 generated clips: 1787 -> 1900 true hands accepted). The floor
-        lies above what background crops score (at most 0.10 of 524), so those cost no second run."""
+        lies above what background crops score (at most 0.10 of 524), so those cost no second run. Crops
+        cut by the border (their threshold already lowered) are not re-centred: with ``refine_inside_only``
+        off, a hand half outside the image was split into other tracks and 35 frames went to the wrong
+        side on one generated clip (bench/truncation.py, seed 207, right crop)."""
         result = self.detector.landmarks(frame, roi, 0.0)
         if result.presence >= self._presence_threshold(roi, frame.shape):
             return result
-        if result.presence < self.refine_floor:
+        if result.presence < self.refine_floor or (self.refine_inside_only and self.in_view(roi, frame.shape) < 1):
             return None
         refined = hand_roi.landmarks_to_roi(result.keypoints_2d)
         return self.detector.landmarks(frame, refined, self._presence_threshold(refined, frame.shape))
