@@ -27,6 +27,7 @@ import numpy as np
 from hawor.data.synthetic.truth import project
 from hawor.detection.landmarks import LandmarkHandDetector, track_hands_landmarks
 from hawor.eval.hand_detection import SIDES, crop_window, score_hand_tracks
+from hawor.eval.metrics import camera_points
 from hawor.io.video import VideoReader
 
 BORDERS = ("full", "bottom", "top", "left", "right")
@@ -38,11 +39,9 @@ def true_joints_2d(folder: Path) -> np.ndarray:
     if (folder / "joints2d.npz").is_file():
         return np.load(folder / "joints2d.npz")["joints_2d"]
     hands, camera = np.load(folder / "hands_world.npz"), np.load(folder / "camera.npz")
-    T_cam_world = np.linalg.inv(camera["T_world_cam"])
     sides = []
     for side in SIDES:
-        cam = np.einsum("nij,nkj->nki", T_cam_world[:, :3, :3], hands[f"{side}_joints"]) + T_cam_world[:, None, :3, 3]
-        uv = project(cam, camera["K"])
+        uv = project(camera_points(hands[f"{side}_joints"], camera["T_world_cam"]), camera["K"])
         uv[~hands[f"{side}_observed"]] = np.nan
         sides.append(uv)
     return np.stack(sides, 1)

@@ -234,9 +234,9 @@ class LandmarkHandTracker:
         inside = hand_roi.roi_inside_fraction(roi, shape[1], shape[0])
         return float(np.clip((inside - self.cut_inside) / (self.full_inside - self.cut_inside), 0.0, 1.0))
 
-    def _presence_threshold(self, roi: np.ndarray, shape) -> float:
-        t = self.in_view(roi, shape)
-        return self.min_presence_cut + t * (self.detector.min_presence - self.min_presence_cut)
+    def _presence_threshold(self, in_view: float) -> float:
+        """The presence a crop's landmarks need, given :meth:`in_view` of the crop."""
+        return self.min_presence_cut + in_view * (self.detector.min_presence - self.min_presence_cut)
 
     def handedness_vote(self, hand: _Tracked, shape) -> float:
         """The landmark model's P(right) shrunk towards 0.5 for a hand cut by the border (the model
@@ -253,13 +253,14 @@ class LandmarkHandTracker:
         cut by the border (their threshold already lowered) are not re-centred: with ``refine_inside_only``
         off, a hand half outside the image was split into other tracks and 35 frames went to the wrong
         side on one generated clip (bench/truncation.py, seed 207, right crop)."""
+        in_view = self.in_view(roi, frame.shape)
         result = self.detector.landmarks(frame, roi, 0.0)
-        if result.presence >= self._presence_threshold(roi, frame.shape):
+        if result.presence >= self._presence_threshold(in_view):
             return result
-        if result.presence < self.refine_floor or (self.refine_inside_only and self.in_view(roi, frame.shape) < 1):
+        if result.presence < self.refine_floor or (self.refine_inside_only and in_view < 1):
             return None
         refined = hand_roi.landmarks_to_roi(result.keypoints_2d)
-        return self.detector.landmarks(frame, refined, self._presence_threshold(refined, frame.shape))
+        return self.detector.landmarks(frame, refined, self._presence_threshold(self.in_view(refined, frame.shape)))
 
     def _update(self, frame: np.ndarray, hand: _Tracked) -> None:
         """Landmarks in the slot's crop; on a miss, move the crop on with the hand's velocity."""

@@ -200,13 +200,14 @@ def handedness_swaps(centres_pred: dict, centres_gt: dict, observed: dict, visib
     return swaps
 
 
-def _camera_points(joints_world: np.ndarray, T_world_cam: np.ndarray) -> np.ndarray:
+def camera_points(joints_world: np.ndarray, T_world_cam: np.ndarray) -> np.ndarray:
+    """(N, K, 3) world-frame points (metres) -> camera frame, given (N, 4, 4) camera-to-world poses."""
     T_cam_world = np.linalg.inv(np.asarray(T_world_cam, np.float64))
     return np.einsum("nij,nkj->nki", T_cam_world[:, :3, :3], joints_world) + T_cam_world[:, None, :3, 3]
 
 
 def _centres_px(joints_world: np.ndarray, T_world_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
-    centre = _camera_points(joints_world, T_world_cam).mean(1)
+    centre = camera_points(joints_world, T_world_cam).mean(1)
     z = np.where(centre[:, 2] > 1e-6, centre[:, 2], np.nan)
     return centre[:, :2] / z[:, None] * np.diag(K)[:2] + np.asarray(K)[:2, 2]
 
@@ -265,8 +266,8 @@ def evaluate_world(pred, gt, sides=("left", "right"), chunk: int = DEFAULT_CHUNK
             row["pa_mpjpe_mm"] = 1000 * float(pa_mpjpe(pj[seen], gj[seen]).mean())
             row["auc"] = auc(pck(pj[seen], gj[seen]))
             if has_cam:
-                row["cam_mpjpe_mm"] = 1000 * float(mpjpe(_camera_points(pj[seen], pred["T_world_cam"][seen]),
-                                                         _camera_points(gj[seen], gt["T_world_cam"][seen])).mean())
+                row["cam_mpjpe_mm"] = 1000 * float(mpjpe(camera_points(pj[seen], pred["T_world_cam"][seen]),
+                                                         camera_points(gj[seen], gt["T_world_cam"][seen])).mean())
         out[side] = row
     if has_cam:
         s, _, _, residual = camera_alignment(pred["T_world_cam"], gt["T_world_cam"], True)
