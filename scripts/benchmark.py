@@ -166,7 +166,7 @@ def make_sequence(folder: Path, category: str, seed: int, frames: int, width: in
                   select: bool = True) -> dict:
     """Render one sequence into ``folder`` (video.mp4 + the generator's ground truth); returns its spec."""
     from hawor.data.synthetic.generate import render_frames
-    from hawor.data.synthetic.truth import write_truth
+    from hawor.data.synthetic.truth import joints_unoccluded, write_truth
     from hawor.io.files import write_json_atomic
     from hawor.io.video import VideoWriter
 
@@ -179,10 +179,12 @@ def make_sequence(folder: Path, category: str, seed: int, frames: int, width: in
     seed = sim.seed
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    unoccluded = np.zeros((frames, 2, 21), bool)
     with VideoWriter(folder / "video.mp4", sim.fps, (width, height)) as writer:
-        for i, (rgb, _, _) in enumerate(render_frames(sim)):
+        for i, (rgb, _, labels) in enumerate(render_frames(sim, want_labels=True)):
             writer.write(degrade(category, sim, i, rgb, rng))
-    write_truth(sim, folder)
+            unoccluded[i] = joints_unoccluded(sim, i, labels)
+    write_truth(sim, folder, unoccluded)
     spec = {"category": category, "seed": seed, "frames": frames, "size": [width, height],
             "focal": float(sim.K[0, 0]),
             "visible_fraction": {s: float(h.observed.mean()) for s, h in sim.hands.items()},
@@ -241,13 +243,13 @@ def speed(summary: dict, peak_rss_mb: float) -> dict:
 
 # -- validity -------------------------------------------------------------------------------------------------------
 
-RANGES = {"observed_fraction": (0, 1), "precision": (0, 1), "world_coverage": (0, 1), "auc": (0, 1),
+RANGES = {"observed_fraction": (0, 1), "observed_fraction_unoccluded": (0, 1), "precision": (0, 1), "world_coverage": (0, 1), "auc": (0, 1),
           "w_mpjpe_mm": (0, 1e4), "wa_mpjpe_mm": (0, 1e4), "pa_mpjpe_mm": (0, 1e3), "cam_mpjpe_mm": (0, 1e5),
           "accel_error_m_s2": (0, 1e5), "jitter_m_s3": (0, 1e8), "rte_pct": (0, 1e4), "camera_ate_m": (0, 100),
           "camera_ate_se3_m": (0, 100), "sim3_scale": (0, 1e6), "path_length_ratio": (0, 1e6),
           "rpe_trans_m": (0, 100), "rpe_rot_deg": (0, 180)}
 # undefined with a zero denominator (a hand never visible or never detected, a static true path)
-MAY_BE_NAN = {"observed_fraction", "precision", "path_length_ratio", "rte_pct"}
+MAY_BE_NAN = {"observed_fraction", "observed_fraction_unoccluded", "precision", "path_length_ratio", "rte_pct"}
 
 
 def problems(record: dict) -> list[str]:
@@ -293,7 +295,8 @@ def tables(records: list[dict]) -> str:
         for hand in ("left", "right"):
             row = rep.get(hand, {})
             hand_rows.append([r["category"], str(r["seed"]), r["backends"], hand,
-                              _f(row.get("observed_fraction"), "{:.0%}"), _f(row.get("precision"), "{:.0%}"),
+                              _f(row.get("observed_fraction"), "{:.0%}"),
+                              _f(row.get("observed_fraction_unoccluded"), "{:.0%}"), _f(row.get("precision"), "{:.0%}"),
                               _f(row.get("w_mpjpe_mm")), _f(row.get("wa_mpjpe_mm")), _f(row.get("pa_mpjpe_mm")),
                               _f(row.get("cam_mpjpe_mm"), "{:.0f}"),
                               str(rep.get("handedness_swaps", {}).get(hand, "–"))])
@@ -305,7 +308,8 @@ def tables(records: list[dict]) -> str:
                            + [_f(s.get(f"{st}_fps")) for st in SPEED_STAGES] + [_f(s["peak_rss_mb"], "{:.0f}")])
     parts = ["Per sequence and hand (W-/WA-MPJPE over frames valid in both, PA-MPJPE and camera-frame MPJPE "
              "over frames observed and visible):", "",
-             markdown_table(["category", "seed", "backends", "hand", "visible→observed", "precision", "W-MPJPE mm",
+             markdown_table(["category", "seed", "backends", "hand", "visible→observed", "unoccluded→observed",
+                             "precision", "W-MPJPE mm",
                              "WA-MPJPE mm", "PA-MPJPE mm", "cam MPJPE mm", "swaps"], hand_rows), "",
              "Camera and speed per sequence (fps = frames / wall seconds of the stage):", "",
              markdown_table(["category", "seed", "backends", "ATE SE3 cm", "ATE Sim3 cm", "Sim3 scale s",
@@ -326,7 +330,8 @@ def summary_table(records: list[dict]) -> str:
         mine = [r for r in records if r["backends"] == backends]
         for hand in ("left", "right"):
             cells = [backends, hand, str(len(mine))]
-            for key, pattern, scale in (("observed_fraction", "{:.0%}", 1), ("w_mpjpe_mm", "{:.1f}", 1),
+            for key, pattern, scale in (("observed_fraction", "{:.0%}", 1), ("observed_fraction_unoccluded", "{:.0%}", 1),
+                                        ("w_mpjpe_mm", "{:.1f}", 1),
                                         ("wa_mpjpe_mm", "{:.1f}", 1), ("pa_mpjpe_mm", "{:.1f}", 1)):
                 cells.append(_mean_median([r["report"].get(hand, {}).get(key) for r in mine], pattern, scale))
             cells.append(str(sum(r["report"].get("handedness_swaps", {}).get(hand, 0) for r in mine)))
@@ -335,7 +340,8 @@ def summary_table(records: list[dict]) -> str:
                 cells.append(_mean_median([r["report"].get(key) for r in mine], pattern, scale))
             cells.append(_mean_median([r["speed"]["total_fps"] for r in mine], "{:.1f}", 1))
             rows.append(cells)
-    return markdown_table(["backends", "hand", "sequences", "visible→observed", "W-MPJPE mm", "WA-MPJPE mm",
+    return markdown_table(["backends", "hand", "sequences", "visible→observed", "unoccluded→observed", "W-MPJPE mm",
+                           "WA-MPJPE mm",
                            "PA-MPJPE mm", "swaps (frames)", "ATE SE3 cm", "ATE Sim3 cm", "Sim3 scale s",
                            "path length pred/true", "total fps"], rows)
 

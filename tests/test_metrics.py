@@ -178,3 +178,17 @@ def test_evaluate_world_counts_swapped_hands_and_scaled_world():
     assert out["sim3_scale"] == pytest.approx(0.5) and out["path_length_ratio"] == pytest.approx(2.0)
     assert out["right"]["w_mpjpe_mm"] == pytest.approx(0, abs=1e-6)  # similarity alignment absorbs scale
     assert out["right"]["cam_mpjpe_mm"] > 100  # camera-frame depth error of a 2x too large world
+
+
+def test_evaluate_world_recall_over_unoccluded_frames():
+    gt = _truth()
+    pred = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in gt.items()}
+    pred["left_observed"] = np.array([1, 1, 1, 0, 0, 1], bool)
+    unoccluded = np.ones((6, 21), bool)
+    unoccluded[3:5, :11] = False  # the two missed frames: 10 joints shown, the hand behind the other arm
+    unoccluded[5, :10] = False  # 11 shown: still clear
+    gt["left_joints_unoccluded"] = unoccluded
+    row = evaluate_world(pred, gt)["left"]
+    assert row["observed_fraction"] == pytest.approx(4 / 6)
+    assert row["unoccluded_frames"] == 4 and row["observed_fraction_unoccluded"] == 1.0
+    assert "observed_fraction_unoccluded" not in evaluate_world(pred, gt)["right"]  # the truth has none

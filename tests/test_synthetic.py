@@ -12,7 +12,7 @@ from scipy.spatial.transform import Rotation
 
 from hawor.data.synthetic import generate_sequence, simulate
 from hawor.data.synthetic.generate import render_frames
-from hawor.data.synthetic.truth import hand_boxes
+from hawor.data.synthetic.truth import hand_boxes, joints_unoccluded, project
 from hawor.errors import HaworInputError
 from hawor.hands import HAND_SIDES, HandModel
 from hawor.io.video import VideoReader
@@ -87,6 +87,42 @@ def test_projected_joints_land_on_rendered_hands(small_sequence):
     assert depth.shape == labels.shape and (depth > 0).all() and depth.max() < 10
 
 
+
+def test_a_joint_is_unoccluded_where_its_own_surface_is_drawn_in_front():
+    # rendered depth is the independent check: where the labels hide a joint, a surface lies in front of it
+    sim = simulate(seed=10, num_frames=40, width=320, height=240, fps=30.0, hand_backend="open")
+    hidden = behind = shown = 0
+    for i, (_, depth, labels) in enumerate(render_frames(sim, want_labels=True)):
+        unoccluded = joints_unoccluded(sim, i, labels)
+        for k, side in enumerate(HAND_SIDES):
+            joints = sim.hands[side].joints_cam[i]
+            uv = project(joints, sim.K)
+            inside = np.isfinite(uv).all(-1) & (uv >= 0).all(-1) & (uv < [320, 240]).all(-1)
+            assert not (unoccluded[k] & ~inside).any()
+            shown += int(unoccluded[k].sum())
+            for j in np.flatnonzero(inside & ~unoccluded[k]):
+                x, y = np.minimum(np.round(uv[j]).astype(int), [319, 239])
+                hidden += 1
+                behind += bool(depth[y, x] < joints[j, 2] - 0.01)
+    assert hidden >= 50 and shown >= 500
+    assert behind >= 0.98 * hidden, (behind, hidden)
+
+
+def test_joints_behind_the_other_hand_or_outside_the_image_are_not_unoccluded():
+    from types import SimpleNamespace
+
+    K = np.array([[100.0, 0, 50], [0, 100, 40], [0, 0, 1]])
+    joints = np.zeros((1, 21, 3)) + [0, 0, 1.0]
+    joints[0, :, 0] = np.linspace(-0.45, 0.6, 21)  # pixels x = 5 .. 110: the last joints leave the 100 px image
+    hands = {side: SimpleNamespace(joints_cam=joints) for side in HAND_SIDES}
+    labels = np.zeros((80, 100), np.uint8)
+    labels[:, :50] = 2  # the right hand covers the left half of the image
+    labels[:, 50:] = 3  # the left forearm the right half
+    shown = joints_unoccluded(SimpleNamespace(hands=hands, K=K), 0, labels)
+    x = joints[0, :, 0] * 100 + 50  # 5.0, 10.25, ..., 47.0, 52.25, ...: none within the 2 px window of x = 50
+    np.testing.assert_array_equal(shown[0], (x > 50) & (x < 100))  # its own forearm does not hide it
+    np.testing.assert_array_equal(shown[1], x < 50)
+
 def test_truth_files_follow_the_schema_and_the_hand_model(small_sequence):
     _, paths = small_sequence
     world, cam, camera = _npz(paths["hands_world"]), _npz(paths["hands_camera"]), _npz(paths["camera"])
@@ -96,6 +132,10 @@ def test_truth_files_follow_the_schema_and_the_hand_model(small_sequence):
     assert tuple(world["image_size"]) == (SMALL["width"], SMALL["height"]) and int(world["num_frames"]) == n
     for side in HAND_SIDES:
         assert world[f"{side}_valid"].all() and not world[f"{side}_infilled"].any()
+        unoccluded = world[f"{side}_joints_unoccluded"]
+        assert unoccluded.shape == (n, 21) and unoccluded.dtype == bool
+        np.testing.assert_array_equal(cam[f"{side}_joints_unoccluded"], unoccluded)
+        assert (unoccluded[~world[f"{side}_observed"]].sum(-1) < 11).all()  # a subset of the joints in view
         np.testing.assert_array_equal(cam[f"{side}_valid"], cam[f"{side}_observed"])
         assert np.isnan(cam[f"{side}_joints"][~cam[f"{side}_valid"]]).all()
         model = HandModel(side)

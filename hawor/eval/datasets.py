@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hawor.errors import HaworInputError
+from hawor.eval.metrics import camera_points
 from hawor.hands import HAND_SIDES
 from hawor.hands.joints import hand_visible
 
@@ -69,11 +70,6 @@ def hand_size(joints: np.ndarray) -> float:
     return float(np.nanmedian(d)) if np.isfinite(d).any() else float("nan")
 
 
-def _camera_z(joints: np.ndarray, T_world_cam: np.ndarray) -> np.ndarray:
-    T_cam_world = np.linalg.inv(T_world_cam)
-    return (np.einsum("nij,nkj->nki", T_cam_world[:, :3, :3], joints) + T_cam_world[:, None, :3, 3])[..., 2]
-
-
 def check_ground_truth(gt: dict, path: Path) -> None:
     """Refuse ground truth whose hands are not hand-sized in metres, or whose visible hands are not in
     front of the camera (joints and camera poses in different frames, or world-to-camera poses)."""
@@ -91,9 +87,9 @@ def check_ground_truth(gt: dict, path: Path) -> None:
         if "T_world_cam" not in gt or not visible.any():
             continue
         joints, T = gt[f"{side}_joints"][visible], gt["T_world_cam"][visible]
-        if np.median(_camera_z(joints, T)) > 0:
+        if np.median(camera_points(joints, T)[..., 2]) > 0:
             continue
-        if np.median(_camera_z(joints, np.linalg.inv(T))) > 0:
+        if np.median(camera_points(joints, np.linalg.inv(T))[..., 2]) > 0:
             raise HaworInputError(f"ground truth {path}: the camera poses look like world-to-camera (extrinsics); "
                                   "T_world_cam must be camera-to-world: invert them.")
         raise HaworInputError(f"ground truth {path}: the {side} hand is behind the camera in the frames where it is "
@@ -218,9 +214,7 @@ def _pose_matrix(q_wxyz, t_xyz) -> np.ndarray:
 
 def _visible(joints_world: np.ndarray, T_world_cam: np.ndarray, K: np.ndarray, size) -> np.ndarray:
     """(N,) the hand is visible (hawor.hands.joints.hand_visible) counting only joints in front of the camera."""
-    T_cam_world = np.linalg.inv(T_world_cam)
-    cam = np.einsum("nij,nkj->nki", T_cam_world[:, :3, :3], joints_world) + T_cam_world[:, None, :3, 3]
-    return _inside(cam, K, size)
+    return _inside(camera_points(joints_world, T_world_cam), K, size)
 
 
 def _inside(joints_cam: np.ndarray, K: np.ndarray, size) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from hawor.geometry import procrustes_align, umeyama
+from hawor.hands.joints import MIN_VISIBLE_JOINTS
 
 DEFAULT_CHUNK = 100
 PCK_THRESHOLDS_M = np.linspace(0.0, 0.05, 51)  # 0..50 mm in 1 mm steps (AUC range of the hand papers)
@@ -224,7 +225,11 @@ def evaluate_world(pred, gt, sides=("left", "right"), chunk: int = DEFAULT_CHUNK
       - camera-space figures over frames observed in the result and visible in the ground truth:
         ``pa_mpjpe_mm``, ``auc`` (PCK 0-50 mm after Procrustes), ``cam_mpjpe_mm`` (no alignment; needs
         ``T_world_cam`` in both), ``observed_frames``;
-      - ``observed_fraction`` (= detection recall; NaN for a hand never visible), ``precision``;
+      - ``observed_fraction`` (= detection recall; NaN for a hand never visible), ``precision``; where
+        the truth holds ``{h}_joints_unoccluded`` (N, 21) (the generator's), ``observed_fraction_unoccluded``:
+        the recall over the visible frames in which at least MIN_VISIBLE_JOINTS (11) joints are also not
+        hidden behind something else (``unoccluded_frames`` of them): a hand behind the other arm counts as
+        visible, yet no detector can see it;
       - ``handedness_swaps`` (needs both ``K``s and ``T_world_cam``s).
     Camera (both hold ``T_world_cam``): ``camera_ate_m`` (Sim3, = ATE-S), ``camera_ate_se3_m``,
     ``sim3_scale`` (the Sim3 alignment's s, applied to the prediction), ``path_length_ratio`` (predicted /
@@ -247,6 +252,10 @@ def evaluate_world(pred, gt, sides=("left", "right"), chunk: int = DEFAULT_CHUNK
         row = {"frames": int(both.sum()), "world_coverage": float(both.sum() / max(int(gt_valid.sum()), 1)),
                "observed_frames": int(seen.sum()), "observed_fraction": float(rates["recall"]),
                "precision": float(rates["precision"])}
+        if f"{side}_joints_unoccluded" in gt:
+            unoccluded = visible & (np.asarray(gt[f"{side}_joints_unoccluded"]).sum(-1) >= MIN_VISIBLE_JOINTS)
+            row["unoccluded_frames"] = int(unoccluded.sum())
+            row["observed_fraction_unoccluded"] = float(detection_rates(observed, unoccluded)["recall"])
         if both.sum() >= 2:
             p, g = pj[both], gj[both]
             row.update({"w_mpjpe_mm": 1000 * float(w_mpjpe(p, g, chunk).mean()),

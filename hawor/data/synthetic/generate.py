@@ -21,7 +21,9 @@ Ground truth uses the result schema (docs/outputs.md / ARCHITECTURE.md): per han
 ``{h}_joints`` (N,21,3), ``{h}_observed`` / ``{h}_infilled`` / ``{h}_valid`` (N,) bool.
 hands_world: valid everywhere (the truth exists while a hand is out of view), observed = visible
 in the frame (at least 11 of 21 joints project inside the image, in front of the camera).
-hands_camera: valid = observed, NaN elsewhere. Left hands use the left hand model.
+hands_camera: valid = observed, NaN elsewhere. Left hands use the left hand model. Both also hold
+``{h}_joints_unoccluded`` (N,21) bool: the joint projects inside the image and the rendered labels show
+its own hand or forearm there (nothing in front of it; :func:`truth.joints_unoccluded`).
 joints2d.npz: ``joints_2d`` (N,2,21,2) px (NaN behind the camera), ``bbox`` (N,2,4) xyxy px of the
 projected hand vertices clipped to the image (NaN when not observed). masks.npz: ``labels``
 (N,H,W) uint8, 0 scene, 1 left hand, 2 right hand, 3 left forearm, 4 right forearm.
@@ -53,7 +55,8 @@ from hawor.data.synthetic.camera import CameraPath, head_camera_path
 from hawor.data.synthetic.motion import HandMotion, HandRig, hand_motion
 from hawor.data.synthetic.scene import Scene, make_scene
 from hawor.data.manifest import estimate_focal
-from hawor.data.synthetic.truth import hand_boxes, manifest_samples, project, write_manifest, write_truth
+from hawor.data.synthetic.truth import (hand_boxes, joints_unoccluded, manifest_samples, project, write_manifest,
+                                        write_truth)
 from hawor.errors import HaworInputError
 from hawor.hands import HAND_SIDES, HandModel
 from hawor.hands.joints import hand_visible
@@ -271,6 +274,7 @@ def generate_sequence(out_dir, seed: int = 0, num_frames: int = 150, width: int 
     n = int(num_frames)
     depth = np.zeros((n, height, width), np.float16) if "depth" in outputs else None
     labels = np.zeros((n, height, width), np.uint8) if "masks" in outputs else None
+    unoccluded = np.zeros((n, len(HAND_SIDES), 21), bool)
     frames_dir = out_dir / "frames"
     image_paths = [f"frames/{i:06d}.jpg" for i in range(n)]
     writer = None
@@ -281,7 +285,8 @@ def generate_sequence(out_dir, seed: int = 0, num_frames: int = 150, width: int 
         frames_dir.mkdir(exist_ok=True)
         paths["frames"] = frames_dir
     try:
-        for i, (rgb, frame_depth, frame_labels) in enumerate(render_frames(sim, want_labels=labels is not None)):
+        for i, (rgb, frame_depth, frame_labels) in enumerate(render_frames(sim, want_labels=True)):
+            unoccluded[i] = joints_unoccluded(sim, i, frame_labels)
             if writer is not None:
                 writer.write(rgb)
             if depth is not None:
@@ -299,7 +304,7 @@ def generate_sequence(out_dir, seed: int = 0, num_frames: int = 150, width: int 
         raise
     if writer is not None:
         writer.close()
-    paths.update(write_truth(sim, out_dir))
+    paths.update(write_truth(sim, out_dir, unoccluded))
     if "joints2d" in outputs:
         joints_2d = np.stack([project(sim.hands[s].joints_cam, sim.K) for s in HAND_SIDES], axis=1)
         paths["joints2d"] = save_npz_atomic(out_dir / "joints2d.npz", joints_2d=joints_2d, bbox=hand_boxes(sim))

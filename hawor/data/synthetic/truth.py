@@ -34,7 +34,30 @@ def hand_boxes(sim: Simulation) -> np.ndarray:
     return boxes
 
 
-def _hand_arrays(sim: Simulation, frame: str) -> dict:
+def joints_unoccluded(sim: Simulation, index: int, labels: np.ndarray, radius: int = 2) -> np.ndarray:
+    """(2, 21) bool: the joints of (left, right) that frame ``index`` shows.
+
+    labels: (H, W) uint8 part labels of the frame (0 scene, 1 + k for ``render.PART_LABELS[k]``). A joint
+    is shown when it projects inside the image and a pixel within ``radius`` of it belongs to its own hand
+    or forearm: joints lie inside the mesh, so their own surface covers them unless something else (the
+    other hand or arm, an object) is in front; the window keeps a joint at a thin finger's edge.
+    """
+    height, width = labels.shape
+    offsets = np.arange(-radius, radius + 1)
+    shown = np.zeros((len(HAND_SIDES), 21), bool)
+    for k, side in enumerate(HAND_SIDES):
+        uv = project(sim.hands[side].joints_cam[index], sim.K)  # (21, 2)
+        inside = np.isfinite(uv).all(-1) & (uv >= 0).all(-1) & (uv < [width, height]).all(-1)
+        pixel = np.round(np.nan_to_num(uv)).astype(int)
+        x = np.clip(pixel[:, 0, None, None] + offsets[None, None, :], 0, width - 1)
+        y = np.clip(pixel[:, 1, None, None] + offsets[None, :, None], 0, height - 1)
+        window = labels[y, x]  # (21, 2r+1, 2r+1)
+        own = (window == 1 + k) | (window == 1 + len(HAND_SIDES) + k)
+        shown[k] = inside & own.any((1, 2))
+    return shown
+
+
+def _hand_arrays(sim: Simulation, frame: str, unoccluded: np.ndarray | None) -> dict:
     n = len(sim.T_world_cam)
     arrays = {"fps": np.float64(sim.fps), "num_frames": np.int64(n), "image_size": np.array([sim.width, sim.height]),
               "focal": np.float64(sim.K[0, 0]), "hand_model": np.array(sim.hand_model)}
@@ -56,15 +79,18 @@ def _hand_arrays(sim: Simulation, frame: str) -> dict:
         arrays[f"{side}_observed"] = h.observed.copy()
         arrays[f"{side}_infilled"] = np.zeros(n, bool)
         arrays[f"{side}_valid"] = valid
+        if unoccluded is not None:
+            arrays[f"{side}_joints_unoccluded"] = unoccluded[:, HAND_SIDES.index(side)]
     return arrays
 
 
-def write_truth(sim: Simulation, out_dir: Path) -> dict[str, Path]:
-    """hands_world.npz, hands_camera.npz, camera.npz and meta.json in ``out_dir``."""
+def write_truth(sim: Simulation, out_dir: Path, unoccluded: np.ndarray | None = None) -> dict[str, Path]:
+    """hands_world.npz, hands_camera.npz, camera.npz and meta.json in ``out_dir``; ``unoccluded`` (N, 2, 21)
+    bool (:func:`joints_unoccluded` of every frame) adds ``{h}_joints_unoccluded`` to both hand files."""
     n = len(sim.T_world_cam)
     paths = {
-        "hands_world": save_npz_atomic(out_dir / "hands_world.npz", **_hand_arrays(sim, "world")),
-        "hands_camera": save_npz_atomic(out_dir / "hands_camera.npz", **_hand_arrays(sim, "camera")),
+        "hands_world": save_npz_atomic(out_dir / "hands_world.npz", **_hand_arrays(sim, "world", unoccluded)),
+        "hands_camera": save_npz_atomic(out_dir / "hands_camera.npz", **_hand_arrays(sim, "camera", unoccluded)),
         "camera": save_npz_atomic(out_dir / "camera.npz", T_world_cam=sim.T_world_cam, K=sim.K, scale=np.float64(1.0),
                                   keyframes=np.arange(n), T_scene_world=sim.T_scene_world),
     }
