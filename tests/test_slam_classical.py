@@ -282,9 +282,10 @@ def test_chunks_across_a_black_gap_continue_with_a_warning(sequence):
     assert np.median(rot[np.r_[0:40, 48:90]]) < 3.0, np.median(rot)
 
 
-def test_a_model_glued_from_parts_at_different_scales_is_rejected(sequence):
+def test_a_model_glued_from_parts_or_with_a_jump_is_rejected(sequence):
     """The clip's model is plausible; the same model with the cameras and points of its first half
-    moved 100 times further out (what a degenerate initial pair leaves behind) is not."""
+    moved 100 times further out (what a degenerate initial pair leaves behind) is not, nor is it with
+    one keyframe jumping further than a head moves."""
     from hawor.slam.classical import _implausible_path, grey_video_frames, track_frames
     from hawor.slam.sfm import map_chunk
 
@@ -301,6 +302,18 @@ def test_a_model_glued_from_parts_at_different_scales_is_rejected(sequence):
     glued.points[only_first] *= 100.0
     glued.T_cam_world[:half, :3, 3] *= 100.0
     assert _implausible_path(glued, tracks)
+    # one keyframe 0.15 scene depths per frame off the path: no head moves so (a map that broke
+    # mid-chunk; the earlier bound, 0.25, let such a path through)
+    k = len(model.frames) // 2
+    depth = min(model.depth_seen(j, tracks.frames) for j in (k - 1, k))
+    gap = int(model.frames[k] - model.frames[k - 1])
+    jumped = model.transformed(1.0, np.eye(3), np.zeros(3))
+    rotation = jumped.T_cam_world[k, :3, :3]
+    jumped.T_cam_world[k, :3, 3] -= rotation @ np.array([0.15 * depth * gap, 0.0, 0.0])
+    centres = -np.einsum("nji,nj->ni", jumped.T_cam_world[k - 1:k + 1, :3, :3], jumped.T_cam_world[k - 1:k + 1, :3, 3])
+    step = np.linalg.norm(centres[1] - centres[0]) / gap
+    assert 0.1 * depth < step < 0.25 * depth
+    assert _implausible_path(jumped, tracks)
 
 
 def test_a_stationary_head_stays_put_while_the_hands_move(tmp_path):
