@@ -211,13 +211,14 @@ def estimate_trajectory(source: FrameSource, cache: StageCache, plan: BackendPla
 
     def compute():
         from hawor.slam import hand_masks_for, metric_scale, reconstruct
+        from hawor.slam.classical import ClassicalOptions
         from hawor.slam.scale_hand import hand_joints_camera
 
         arrays_cam = _hands_to_arrays(hands_cam)
         # drawn while the camera tracks the frames it has masks for
         masks = hand_masks_for(arrays_cam, intrinsics, models, background=True)
         recon = reconstruct(source.progress("camera"), intrinsics, record.backend, hand_masks=masks,
-                            device=plan.device)
+                            options=ClassicalOptions(fps=source.fps), device=plan.device)
         if len(recon) != num_frames:
             raise HaworInternalError(f"camera stage returned {len(recon)} poses for {num_frames} frames")
         # the source itself, not an iterator: Metric3D reads keyframes again by index

@@ -35,6 +35,7 @@ from hawor.slam.sfm import (ChunkMap, PairGeometries, camera_centres, chain_chun
 class ClassicalOptions:
     """Settings of the classical backend (pixel values at the tracking resolution)."""
 
+    fps: float = 30.0  # the video's frame rate: a head's speed bounds how far apart its frames can be
     work_long_side: int = 640  # frames are tracked at this long side (never upsampled)
     mask_dilation_px: int = 14
     match_overlap: int = 12  # each keyframe is matched to this many following keyframes
@@ -301,14 +302,14 @@ def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
 def _plausible_maps(tracks: TrackingResult, chunks: list[list[int]], K_work: np.ndarray,
                     opt: ClassicalOptions, geometries: PairGeometries | None = None) -> list[ChunkMap | None]:
     """A model per chunk of keyframes, None where COLMAP gave none that `_implausible_path` accepts."""
-    maps = [None if m is None or _implausible_path(m, tracks) else m
+    maps = [None if m is None or _implausible_path(m, tracks, opt.fps) else m
             for m in map_keyframes(tracks.frames, chunks, K_work, opt, geometries)]
     failed = [i for i, m in enumerate(maps) if m is None]
     if failed:  # a small-baseline model often degenerates from its initial pair: start from a wider one
         wider = replace(opt, init_min_tri_angle=RETRY_INIT_TRI_ANGLE_FACTOR * opt.init_min_tri_angle)
         retried = map_keyframes(tracks.frames, [chunks[i] for i in failed], K_work, wider, geometries)
         for i, m in zip(failed, retried):
-            maps[i] = None if m is None or _implausible_path(m, tracks) else m
+            maps[i] = None if m is None or _implausible_path(m, tracks, opt.fps) else m
     return maps
 
 
@@ -350,12 +351,12 @@ def _pnp(obj: np.ndarray, img: np.ndarray, K: np.ndarray, opt: ClassicalOptions)
     return T
 
 
-# A head-mounted camera moves at most a few metres per second: per frame at 30 fps, well under a
-# tenth of the distance to the scene it looks at (1.5 m/s is 5 cm a frame, a tenth of a table 0.5 m
-# away). Paths beyond these bounds are failed reconstructions. At 0.25 a map that broke mid-chunk
-# (keyframes 6 cm a frame apart, the camera path 7x its length) passed, on 1 of 20 generated clips;
-# at 0.1 its chunk is mapped again and the other 19 are unchanged.
-MAX_KEYFRAME_STEP = 0.1  # scene depths per frame between consecutive keyframes
+# A head-mounted camera moves at most a few metres per second, well under three times the distance
+# to the scene it looks at each second (1.5 m/s beside a table 0.5 m away). Paths beyond these bounds
+# are failed reconstructions. At 7.5 (0.25 a frame at 30 fps) a map that broke mid-chunk (keyframes
+# 6 cm a frame apart, the camera path 7x its length) passed, on 1 of 20 generated clips; at 3 its
+# chunk is mapped again and the other 19 are unchanged.
+MAX_KEYFRAME_SPEED = 3.0  # scene depths per second between consecutive keyframes
 MAX_PNP_DEVIATION = 0.15  # scene depths between a PnP position and the keyframe path
 MAX_DEPTH_JUMP = 20.0  # factor between the scene depths two consecutive keyframes see
 RETRY_INIT_TRI_ANGLE_FACTOR = 3.0  # an implausible model is mapped again from a pair this much wider
@@ -369,18 +370,19 @@ def _scene_depth(centres: np.ndarray, points: np.ndarray) -> float:
     return float(np.median(np.linalg.norm(sample[None] - centres[:, None], axis=-1))) or 1.0
 
 
-def _implausible_path(m: ChunkMap, tracks: TrackingResult) -> bool:
+def _implausible_path(m: ChunkMap, tracks: TrackingResult, fps: float) -> bool:
     """True when a map cannot be a head-mounted camera's: consecutive keyframes further apart than a
-    head moves between them, or the depth of what consecutive keyframes see jumping by more than
-    MAX_DEPTH_JUMP (a model glued from parts at different scales)."""
+    head moves between them (MAX_KEYFRAME_SPEED, given the video's ``fps``), or the depth of what
+    consecutive keyframes see jumping by more than MAX_DEPTH_JUMP (a model glued from parts at
+    different scales)."""
     centres = camera_centres(m.T_cam_world)
     if len(centres) < 2:
         return False
     depth = np.array([m.depth_seen(k, tracks.frames) for k in range(len(m.frames))])
-    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1) / np.diff(m.frames)
+    speeds = np.linalg.norm(np.diff(centres, axis=0), axis=1) / np.diff(m.frames) * fps
     near = np.fmin(depth[:-1], depth[1:])
     jumps = np.abs(np.log(depth[1:] / depth[:-1]))
-    return bool(np.any(steps > MAX_KEYFRAME_STEP * near) or np.any(jumps > np.log(MAX_DEPTH_JUMP)))
+    return bool(np.any(speeds > MAX_KEYFRAME_SPEED * near) or np.any(jumps > np.log(MAX_DEPTH_JUMP)))
 
 
 def _reject_pnp_outliers(T_cam_world: np.ndarray, centres: np.ndarray, posed_by: np.ndarray, unit: float) -> int:
