@@ -192,3 +192,21 @@ def test_evaluate_world_recall_over_unoccluded_frames():
     assert row["observed_fraction"] == pytest.approx(4 / 6)
     assert row["unoccluded_frames"] == 4 and row["observed_fraction_unoccluded"] == 1.0
     assert "observed_fraction_unoccluded" not in evaluate_world(pred, gt)["right"]  # the truth has none
+
+
+def test_detection_scores_count_unoccluded_frames():
+    from hawor.detection.tracks import HandTrack
+    from hawor.eval.hand_detection import score_hand_tracks
+
+    grid = np.stack(np.meshgrid(np.linspace(10, 40, 7), np.linspace(10, 30, 3)), -1).reshape(21, 2)
+    joints_2d = np.stack([grid, grid + [50, 0]])[None].repeat(4, 0)  # (4, 2, 21, 2): left, right apart
+    found = np.array([0, 1, 2])
+    tracks = {"left": HandTrack("left", found, np.zeros((3, 4)), np.ones(3), joints_2d[found, 0]),
+              "right": HandTrack("right")}
+    unoccluded = np.ones((4, 2, 21), bool)
+    unoccluded[1, 0, 5:] = False  # frame 1: the left hand mostly behind something
+    score = score_hand_tracks(tracks, joints_2d, (0, 0, 100, 100), unoccluded)
+    assert score["left"] == {"visible": 4, "observed": 3, "swapped": 0, "spurious": 0, "unoccluded": 3,
+                             "observed_unoccluded": 2}
+    assert score["right"]["unoccluded"] == 4 and score["right"]["observed_unoccluded"] == 0
+    assert "unoccluded" not in score_hand_tracks(tracks, joints_2d, (0, 0, 100, 100))["left"]

@@ -222,7 +222,7 @@ def _inside(joints_cam: np.ndarray, K: np.ndarray, size) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         u = joints_cam[..., 0] / z * K[0, 0] + K[0, 2]
         v = joints_cam[..., 1] / z * K[1, 1] + K[1, 2]
-    return hand_visible(np.stack([u, v], -1), size, in_front=z > 0)
+    return hand_visible(np.stack([u, v], -1), size, counted=z > 0)
 
 
 def _read_json(path: Path) -> dict:

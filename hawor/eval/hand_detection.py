@@ -35,28 +35,40 @@ def crop_window(joints_2d: np.ndarray, size: tuple[int, int], border: str) -> tu
     return windows[border]
 
 
-def score_hand_tracks(tracks, joints_2d: np.ndarray, window: tuple[int, int, int, int]) -> dict:
-    """Per side: visible, observed, swapped and spurious frame counts (see the module docstring).
+def score_hand_tracks(tracks, joints_2d: np.ndarray, window: tuple[int, int, int, int],
+                      unoccluded: np.ndarray | None = None) -> dict:
+    """Per side: visible, observed, swapped and spurious frame counts (see the module docstring); with
+    ``unoccluded``, also ``unoccluded`` (visible frames with MIN_VISIBLE_JOINTS joints inside the crop
+    and not hidden) and ``observed_unoccluded`` (those observed).
 
     Args:
         tracks: {"left", "right"} -> HandTrack with keypoints_2d, in the (cropped) image's pixels.
         joints_2d: (N, 2, 21, 2) true joints in the full image's pixels.
         window: (x0, y0, x1, y1) the crop the tracks ran on, full-image pixels ((0, 0, W, H) uncropped).
+        unoccluded: optional (N, 2, 21) bool, the generator's ``{h}_joints_unoccluded``.
     """
     x0, y0, x1, y1 = window
     truth = joints_2d - [x0, y0]
     visible = hand_visible(truth, (x1 - x0, y1 - y0))  # (N, 2)
+    clear = None if unoccluded is None else visible & hand_visible(truth, (x1 - x0, y1 - y0), unoccluded)
     size = np.ptp(truth, axis=2).max(-1)  # (N, 2) hand extent, pixels
     out = {}
     for k, side in enumerate(SIDES):
         track = tracks[side]
         counts = {"visible": int(visible[:, k].sum()), "observed": 0, "swapped": 0, "spurious": 0}
+        observed = []
         for frame, kp in zip(track.frame_indices, track.keypoints_2d if len(track) else []):
             dist = np.linalg.norm(truth[frame] - kp[None], axis=-1).mean(-1)  # (2,) to each true hand
             near = visible[frame] & (dist < 0.5 * size[frame])
             if not near.any():
                 counts["spurious"] += 1
+            elif int(np.argmin(np.where(near, dist, np.inf))) == k:
+                counts["observed"] += 1
+                observed.append(frame)
             else:
-                counts["observed" if int(np.argmin(np.where(near, dist, np.inf))) == k else "swapped"] += 1
+                counts["swapped"] += 1
+        if clear is not None:
+            counts["unoccluded"] = int(clear[:, k].sum())
+            counts["observed_unoccluded"] = int(clear[np.asarray(observed, np.int64), k].sum())
         out[side] = counts
     return out

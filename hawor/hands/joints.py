@@ -41,17 +41,18 @@ WRIST_CLOSING_FACES = np.array([
 MIN_VISIBLE_JOINTS = 11
 
 
-def hand_visible(joints_2d: np.ndarray, size, in_front: np.ndarray | None = None) -> np.ndarray:
+def hand_visible(joints_2d: np.ndarray, size, counted: np.ndarray | None = None) -> np.ndarray:
     """(...,) True where at least MIN_VISIBLE_JOINTS of the joints lie inside the image.
 
     Args:
         joints_2d: (..., 21, 2) joint positions, pixels.
         size: the image's (W, H).
-        in_front: optional (..., 21) bool, joints in front of the camera (the others never count).
+        counted: optional (..., 21) bool, the joints that may count (e.g. in front of the camera, or
+            not hidden behind something); the others never do.
     """
     joints_2d = np.asarray(joints_2d)
     inside = ((joints_2d[..., 0] >= 0) & (joints_2d[..., 0] < size[0])
               & (joints_2d[..., 1] >= 0) & (joints_2d[..., 1] < size[1]))
-    if in_front is not None:
-        inside &= in_front
+    if counted is not None:
+        inside &= counted
     return inside.sum(-1) >= MIN_VISIBLE_JOINTS
