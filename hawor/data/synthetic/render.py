@@ -91,9 +91,11 @@ def _colored(vertices: np.ndarray, faces: np.ndarray, colors_linear: np.ndarray,
 
 
 class _KeyedNode(pyrender.Node):
-    """A node hashed by a fixed key. pyrender draws meshes in the iteration order of a set of nodes;
-    with the default id-based hashes that order (and so the winner between equal depths where two
-    meshes touch) changes from run to run, and identical seeds would give different pixels."""
+    """A node hashed by a fixed key. pyrender draws meshes, and passes lights to the shader, in the
+    iteration order of sets of nodes; with the default id-based hashes that order changes from run to
+    run (the winner between equal depths where two meshes touch; the order in which the two lights'
+    shading is summed, which rounded one pixel of a frame one grey level differently in about one
+    process in four), and identical seeds would give different pixels."""
 
     def __init__(self, key: int, **kwargs):
         super().__init__(**kwargs)
@@ -128,10 +130,10 @@ class SequenceRenderer:
             self.scene.add_node(node)
         camera = pyrender.IntrinsicsCamera(fx=K[0, 0], fy=K[1, 1], cx=K[0, 2], cy=K[1, 2], znear=0.02, zfar=30.0)
         self._camera = self.scene.add(camera)
-        for direction, intensity in ((lighting.key_direction, lighting.key_intensity),
-                                     (lighting.fill_direction, lighting.fill_intensity)):
+        for k, (direction, intensity) in enumerate(((lighting.key_direction, lighting.key_intensity),
+                                                    (lighting.fill_direction, lighting.fill_intensity))):
             light = pyrender.DirectionalLight(color=np.ones(3), intensity=intensity)
-            self.scene.add(light, pose=_light_pose(direction))
+            self.scene.add_node(_KeyedNode(500 + k, light=light, matrix=_light_pose(direction)))
         self._dynamic: list = []
         self._first_render_single_sampled()
 
