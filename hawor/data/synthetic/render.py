@@ -24,7 +24,6 @@ PART_LABELS = ("left_hand", "right_hand", "left_forearm", "right_forearm")
 _SEG_COLORS = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]], np.uint8)
 
 
-
 def _nearest_label_of_corner() -> np.ndarray:
     """Label of the nearest segmentation colour for each corner of the RGB cube (index r + 2 g + 4 b)."""
     corners = np.array([[(i & 1) * 255, (i >> 1 & 1) * 255, (i >> 2 & 1) * 255] for i in range(8)], np.int32)
@@ -43,6 +42,7 @@ def seg_labels(seg: np.ndarray) -> np.ndarray:
     the same labels on rendered clips at 0.1 s per 640x480 frame, as long as rendering it."""
     bits = seg > 127
     return _CORNER_LABELS[bits[..., 0] + 2 * bits[..., 1].astype(np.uint8) + 4 * bits[..., 2].astype(np.uint8)]
+
 
 @dataclass
 class Lighting:
