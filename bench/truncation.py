@@ -35,29 +35,26 @@ from hawor.io.video import VideoReader
 BORDERS = ("full", "bottom", "top", "left", "right")
 
 
-def true_joints_2d(folder: Path) -> np.ndarray:
+def true_joints(folder: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """(N, 2, 21, 2) true joints of (left, right) in pixels: the generator's joints2d.npz, or projected
-    from a benchmark sequence's truth, NaN where a hand is not drawn (the benchmark's one_hand clips)."""
+    from a benchmark sequence's truth, NaN where a hand is not drawn (the benchmark's one_hand clips);
+    and (N, 2, 21) the truth's ``{h}_joints_unoccluded``, None in ground truth older than that key."""
+    hands = np.load(folder / "hands_world.npz")
+    keys = [f"{side}_joints_unoccluded" for side in SIDES]
+    unoccluded = np.stack([hands[k] for k in keys], 1) if all(k in hands for k in keys) else None
     if (folder / "joints2d.npz").is_file():
-        return np.load(folder / "joints2d.npz")["joints_2d"]
-    hands, camera = np.load(folder / "hands_world.npz"), np.load(folder / "camera.npz")
+        return np.load(folder / "joints2d.npz")["joints_2d"], unoccluded
+    camera = np.load(folder / "camera.npz")
     sides = []
     for side in SIDES:
         uv = project(camera_points(hands[f"{side}_joints"], camera["T_world_cam"]), camera["K"])
         uv[~hands[f"{side}_observed"]] = np.nan
         sides.append(uv)
-    return np.stack(sides, 1)
-
-
-def true_unoccluded(folder: Path) -> np.ndarray | None:
-    """(N, 2, 21) the generator's ``{h}_joints_unoccluded`` of (left, right), None in older ground truth."""
-    hands = np.load(folder / "hands_world.npz")
-    keys = [f"{side}_joints_unoccluded" for side in SIDES]
-    return np.stack([hands[k] for k in keys], 1) if all(k in hands for k in keys) else None
+    return np.stack(sides, 1), unoccluded
 
 
 def run_sequence(folder: Path, detector: LandmarkHandDetector, borders) -> dict:
-    joints_2d, unoccluded = true_joints_2d(folder), true_unoccluded(folder)
+    joints_2d, unoccluded = true_joints(folder)
     video = VideoReader(folder / "video.mp4")
     frames = list(video)
     results = {}

@@ -243,8 +243,9 @@ def speed(summary: dict, peak_rss_mb: float) -> dict:
 
 # -- validity -------------------------------------------------------------------------------------------------------
 
-RANGES = {"observed_fraction": (0, 1), "observed_fraction_unoccluded": (0, 1), "precision": (0, 1), "world_coverage": (0, 1), "auc": (0, 1),
-          "w_mpjpe_mm": (0, 1e4), "wa_mpjpe_mm": (0, 1e4), "pa_mpjpe_mm": (0, 1e3), "cam_mpjpe_mm": (0, 1e5),
+RANGES = {"observed_fraction": (0, 1), "observed_fraction_unoccluded": (0, 1), "precision": (0, 1),
+          "world_coverage": (0, 1), "auc": (0, 1), "w_mpjpe_mm": (0, 1e4), "wa_mpjpe_mm": (0, 1e4),
+          "pa_mpjpe_mm": (0, 1e3), "cam_mpjpe_mm": (0, 1e5),
           "accel_error_m_s2": (0, 1e5), "jitter_m_s3": (0, 1e8), "rte_pct": (0, 1e4), "camera_ate_m": (0, 100),
           "camera_ate_se3_m": (0, 100), "sim3_scale": (0, 1e6), "path_length_ratio": (0, 1e6),
           "rpe_trans_m": (0, 100), "rpe_rot_deg": (0, 180)}
@@ -330,8 +331,8 @@ def summary_table(records: list[dict]) -> str:
         mine = [r for r in records if r["backends"] == backends]
         for hand in ("left", "right"):
             cells = [backends, hand, str(len(mine))]
-            for key, pattern, scale in (("observed_fraction", "{:.0%}", 1), ("observed_fraction_unoccluded", "{:.0%}", 1),
-                                        ("w_mpjpe_mm", "{:.1f}", 1),
+            for key, pattern, scale in (("observed_fraction", "{:.0%}", 1),
+                                        ("observed_fraction_unoccluded", "{:.0%}", 1), ("w_mpjpe_mm", "{:.1f}", 1),
                                         ("wa_mpjpe_mm", "{:.1f}", 1), ("pa_mpjpe_mm", "{:.1f}", 1)):
                 cells.append(_mean_median([r["report"].get(hand, {}).get(key) for r in mine], pattern, scale))
             cells.append(str(sum(r["report"].get("handedness_swaps", {}).get(hand, 0) for r in mine)))

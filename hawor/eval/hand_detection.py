@@ -50,7 +50,8 @@ def score_hand_tracks(tracks, joints_2d: np.ndarray, window: tuple[int, int, int
     x0, y0, x1, y1 = window
     truth = joints_2d - [x0, y0]
     visible = hand_visible(truth, (x1 - x0, y1 - y0))  # (N, 2)
-    clear = None if unoccluded is None else visible & hand_visible(truth, (x1 - x0, y1 - y0), unoccluded)
+    # the joints it counts lie inside the crop, so a clear hand is a visible one
+    clear = None if unoccluded is None else hand_visible(truth, (x1 - x0, y1 - y0), unoccluded)
     size = np.ptp(truth, axis=2).max(-1)  # (N, 2) hand extent, pixels
     out = {}
     for k, side in enumerate(SIDES):
