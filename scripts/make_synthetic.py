@@ -43,6 +43,8 @@ def parse_args(argv):
     parser.add_argument("--outputs", default="video,gt",
                         help=f"comma-separated, any of {','.join(OUTPUTS)} (gt is always written)")
     parser.add_argument("--hand-model", default="auto", choices=("auto", "mano", "open"))
+    parser.add_argument("--walk", type=float, default=0.0,
+                        help="metres (0-1.5) the wearer walks up to the table during each clip (default 0)")
     parser.add_argument("--example", action="store_true",
                         help="regenerate example/video_0.mp4 and example/video_0_gt/ (ignores the other options; "
                              "always the open hand)")
@@ -118,7 +120,7 @@ def run(args) -> int:
             seq_dir = args.out / f"seq_{k:04d}"
             paths = generate_sequence(seq_dir, seed=args.seed + k, num_frames=args.frames, width=args.width,
                                       height=args.height, fps=args.fps, focal=args.focal, outputs=outputs,
-                                      hand_backend=args.hand_model, progress=bar.update)
+                                      hand_backend=args.hand_model, progress=bar.update, walk=args.walk)
             if "manifest_npz" in paths:
                 import numpy as np
 

@@ -193,6 +193,26 @@ def test_camera_and_hands_move_smoothly_and_look_down():
     assert 0.15 <= np.nanmedian(span) <= 0.4, np.nanmedian(span)
 
 
+def test_a_walking_wearer_carries_the_hands_up_to_the_table():
+    still = simulate(seed=5, num_frames=150, width=320, height=240, fps=30.0, hand_backend="open")
+    sim = simulate(seed=5, num_frames=150, width=320, height=240, fps=30.0, hand_backend="open", walk=1.2)
+    forward = sim.T_scene_world[:3, :3].T @ np.array([0.0, 1.0, 0.0])  # scene +y (towards the table), world frame
+    start = sim.T_world_cam[:, :3, 3] - sim.T_world_cam[-1, :3, 3]  # from where the walk ends
+    travel = start @ forward
+    assert travel[0] == pytest.approx(-1.2, abs=0.05)  # head sway adds a few cm
+    assert np.abs(travel[:25]).max() < 1.25 and np.abs(travel[125:]).max() < 0.05  # 20 % still at each end
+    speed = np.linalg.norm(np.diff(sim.T_world_cam[:, :3, 3], axis=0), axis=1) * sim.fps
+    assert 0.6 < speed.max() < 0.9  # m/s: a slow walk (1.875 x 1.2 m / 3 s = 0.75 at the peak, plus the bob)
+    for side, hand in sim.hands.items():  # the hands go with the body: same hands relative to the head
+        np.testing.assert_allclose(hand.joints_cam[hand.observed & still.hands[side].observed],
+                                   still.hands[side].joints_cam[hand.observed & still.hands[side].observed],
+                                   atol=0.03)  # the head's bob (1.5 cm) is not the hands'
+        assert hand.observed.mean() > 0.3
+    assert sim.camera.events[-1][0] == "walk"
+    with pytest.raises(HaworInputError, match="walk"):
+        simulate(seed=5, num_frames=10, walk=2.0)
+
+
 def test_example_hands_leave_and_reenter_and_script_reproduces_it():
     gt = ROOT / "example" / "video_0_gt"
     video = ROOT / "example" / "video_0.mp4"

@@ -1,7 +1,8 @@
 """Head-mounted camera paths: a head above the table looking down at the hands' workspace.
 
 Mostly rotation (glances, occasional fast turns) with some translation (sway, leaning), short
-static moments, pitched down 60 degrees or more throughout, smooth (C2). Poses are 4x4
+static moments, pitched down 60 degrees or more throughout, smooth (C2); optionally the wearer
+first walks up to the table, hands carried along (:func:`walking_offsets`). Poses are 4x4
 camera-to-scene matrices, OpenCV camera axes (x right, y down, z forward), metres.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hawor.data.synthetic.curves import envelope, keyframe_track, smooth_noise
+from hawor.data.synthetic.curves import envelope, keyframe_track, min_jerk, smooth_noise
 from hawor.data.synthetic.scene import Scene
 
 MIN_PITCH_DEG = 60.0
@@ -99,3 +100,27 @@ def head_camera_path(rng: np.random.Generator, scene: Scene, num_frames: int, fp
     T[:, :3, :3] = look_rotation(yaw, pitch, roll)
     T[:, :3, 3] = eye0 + eye_offset + drift
     return CameraPath(T, np.rad2deg(pitch), events)
+
+
+STEP_HZ = 1.8  # steps per second of a slow walk
+BOB_M = 0.015  # the head's vertical bounce per step at the walk's peak speed
+MAX_WALK_M = 1.5  # the smallest room leaves 1.6 m between the table's front edge and the wall behind
+
+
+def walking_offsets(t: np.ndarray, distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """A wearer walking ``distance`` metres (0 to MAX_WALK_M) up to the table (scene +y), from 20 % to 80 %
+    of the clip, starting and stopping smoothly (minimum jerk: peak speed 1.875 x the mean); the walk
+    ends where the head path would otherwise be.
+
+    t (T,) seconds -> (carry (T, 3), bob (T, 3)) scene-frame metres: ``carry`` moves the body, head
+    and hands alike; ``bob`` is the head's own bounce with each step, in proportion to the speed.
+    """
+    carry = np.zeros((len(t), 3))
+    bob = np.zeros((len(t), 3))
+    if distance == 0 or len(t) < 2:
+        return carry, bob
+    start, end = 0.2 * t[-1], 0.8 * t[-1]
+    carry[:, 1] = -distance * (1 - min_jerk((t - start) / (end - start)))
+    speed = np.abs(np.gradient(carry[:, 1], t))
+    bob[:, 2] = BOB_M * speed / speed.max() * np.sin(2 * np.pi * STEP_HZ * (t - start))
+    return carry, bob

@@ -5,7 +5,7 @@
     # paths["video"] -> out/seq0/video.mp4, paths["hands_world"], paths["hands_camera"], paths["camera"], ...
 
 ``generate_sequence(out_dir, seed=0, num_frames=150, width=640, height=480, fps=30.0, focal=None,
-outputs=("video", "gt"), video_path=None, hand_backend="auto", progress=None) -> dict[str, Path]``
+outputs=("video", "gt"), video_path=None, hand_backend="auto", progress=None, walk=0.0) -> dict[str, Path]``
 
 - focal: pixels; None -> 600 * max(width, height) / 640 (the project's default 600 px at 640x480).
 - outputs: any of "video" (H.264 mp4), "gt" (hands_world.npz, hands_camera.npz, camera.npz,
@@ -13,6 +13,8 @@ outputs=("video", "gt"), video_path=None, hand_backend="auto", progress=None) ->
   (frames/*.jpg + manifest.json + manifest.npz). "gt" is always written.
 - video_path: where the video goes (default out_dir/video.mp4); everything else goes to out_dir.
 - progress: called with 1 after every rendered frame (e.g. a tqdm bar's ``update``).
+- walk: metres (0 to 1.5) the wearer walks up to the table during the clip, hands carried along
+  (``camera.walking_offsets``); meta.json lists it among the camera events.
 
 Frames: the world frame is the first camera's frame (T_world_cam[0] = I); the scene frame is
 gravity-aligned (z up, floor at z = 0) and camera.npz keeps ``T_scene_world`` to get there.
@@ -35,13 +37,13 @@ camera-frame global_orient + hand_pose, ``gt_cam_betas`` (10,), ``gt_j3d_wo_tran
 joints minus transl, ``img_center`` (2,), ``img_focal``, ``handedness`` (0 left, 1 right; left
 hands are NOT mirrored: their parameters are for the left hand model).
 
-Without rendering: ``simulate(seed, num_frames, width, height, fps, focal)`` returns the whole truth
+Without rendering: ``simulate(seed, num_frames, width, height, fps, focal, hand_backend, walk)`` returns the whole truth
 in memory; ``render_frames(sim)`` yields the frames.
 """
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -51,7 +53,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from hawor.data.synthetic.appearance import ForearmStub, skin_colors, skin_tone
-from hawor.data.synthetic.camera import CameraPath, head_camera_path
+from hawor.data.synthetic.camera import MAX_WALK_M, CameraPath, head_camera_path, walking_offsets
 from hawor.data.synthetic.motion import HandMotion, HandRig, hand_motion
 from hawor.data.synthetic.scene import Scene, make_scene
 from hawor.data.manifest import estimate_focal
@@ -120,7 +122,7 @@ def default_focal(width: int, height: int) -> float:
     return estimate_focal(width, height)
 
 
-def _check(num_frames, width, height, fps, focal, outputs) -> None:
+def _check(num_frames, width, height, fps, focal, outputs, walk=0.0) -> None:
     if int(num_frames) < 2:
         raise HaworInputError(f"num_frames={num_frames}: a sequence needs at least 2 frames.")
     if int(width) < 32 or int(height) < 32:
@@ -129,15 +131,19 @@ def _check(num_frames, width, height, fps, focal, outputs) -> None:
         raise HaworInputError(f"fps={fps}: must be positive (e.g. 30).")
     if focal is not None and not focal > 0:
         raise HaworInputError(f"focal={focal}: must be positive pixels, or None for the default.")
+    if not 0 <= walk <= MAX_WALK_M:
+        raise HaworInputError(f"walk={walk}: must be 0 to {MAX_WALK_M} metres (the room's depth in front of the "
+                              "table); 0 for a wearer who stays at the table.")
     unknown = set(outputs) - set(OUTPUTS)
     if unknown:
         raise HaworInputError(f"outputs {sorted(unknown)}: unknown; choose from {OUTPUTS}.")
 
 
 def simulate(seed: int = 0, num_frames: int = 150, width: int = 640, height: int = 480, fps: float = 30.0,
-             focal: float | None = None, hand_backend: str = "auto") -> Simulation:
-    """Scene, camera path, hand motion and ground truth of one sequence (no rendering)."""
-    _check(num_frames, width, height, fps, focal, ())
+             focal: float | None = None, hand_backend: str = "auto", walk: float = 0.0) -> Simulation:
+    """Scene, camera path, hand motion and ground truth of one sequence (no rendering); ``walk``: metres
+    the wearer walks up to the table (:func:`hawor.data.synthetic.camera.walking_offsets`)."""
+    _check(num_frames, width, height, fps, focal, (), walk)
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(6)]
     rng_scene, rng_camera, rng_hands, rng_skin, rng_light, rng_post = streams
     from hawor.data.synthetic.render import Lighting  # pyrender loads only when a sequence is made
@@ -146,6 +152,11 @@ def simulate(seed: int = 0, num_frames: int = 150, width: int = 640, height: int
     K = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1.0]])
     scene = make_scene(rng_scene)
     camera = head_camera_path(rng_camera, scene, int(num_frames), float(fps))
+    t = np.arange(int(num_frames)) / float(fps)
+    carry, bob = walking_offsets(t, float(walk))
+    if walk:
+        camera.T_scene_cam[:, :3, 3] += carry + bob
+        camera.events.append(("walk", 0.2 * t[-1], 0.8 * t[-1]))
     T_scene_world = camera.T_scene_cam[0].copy()
     T_world_scene = np.linalg.inv(T_scene_world)
     T_world_cam = T_world_scene[None] @ camera.T_scene_cam
@@ -164,7 +175,7 @@ def simulate(seed: int = 0, num_frames: int = 150, width: int = 640, height: int
         model = _hand_model(side, hand_backend)
         backend = model.backend
         hands[side] = _hand_truth(side, model, betas, tone, scene, camera, T_world_scene, K, width, height,
-                                  fps, meet, leave[side], rng_hands, rng_skin, stub)
+                                  fps, meet, leave[side], rng_hands, rng_skin, stub, carry)
         faces[side] = model.faces
     post = {"blur_sigma": float(rng_post.uniform(0.4, 0.8)), "noise_sigma": float(rng_post.uniform(1.5, 3.0)),
             "noise_seed": int(rng_post.integers(0, 2 ** 31))}
@@ -173,7 +184,7 @@ def simulate(seed: int = 0, num_frames: int = 150, width: int = 640, height: int
 
 
 def _hand_truth(side, model: HandModel, betas, tone, scene, camera, T_world_scene, K, width, height, fps, meet,
-                leave_at, rng_hands, rng_skin, stub: ForearmStub) -> HandTruth:
+                leave_at, rng_hands, rng_skin, stub: ForearmStub, carry: np.ndarray) -> HandTruth:
     betas_t = torch.as_tensor(betas, dtype=torch.float32)
     with torch.no_grad():
         rest = model(torch.zeros(3), torch.zeros(45), betas_t)
@@ -181,6 +192,7 @@ def _hand_truth(side, model: HandModel, betas, tone, scene, camera, T_world_scen
     rig = HandRig.from_rest_joints(side, rest.joints.double().numpy())
     n = len(camera.T_scene_cam)
     motion = hand_motion(rng_hands, rig, scene, n, fps, meet=meet, leave_at=leave_at)
+    motion = replace(motion, wrist=motion.wrist + carry, elbow=motion.elbow + carry)  # the arms go with the body
     # MANO rotates about the rest wrist: wrist = transl + wrist_rest, so transl = wrist - wrist_rest.
     R_world = T_world_scene[:3, :3] @ motion.orientation
     wrist_world = motion.wrist @ T_world_scene[:3, :3].T + T_world_scene[:3, 3]
@@ -199,7 +211,7 @@ def _hand_truth(side, model: HandModel, betas, tone, scene, camera, T_world_scen
     joints_cam = np.einsum("nij,nkj->nki", T_cam_scene[:, :3, :3], joints_scene) + T_cam_scene[:, None, :3, 3]
     vertices_cam = np.einsum("nij,nkj->nki", T_cam_scene[:, :3, :3], vertices_scene) + T_cam_scene[:, None, :3, 3]
     observed = hand_visible(project(joints_cam, K), (width, height))
-    direction = motion.elbow[None] - motion.wrist
+    direction = motion.elbow - motion.wrist
     direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
     thumb_axis = motion.orientation @ rig.frame[:, 2]
     forearm = stub.vertices(motion.wrist, direction, thumb_axis)
@@ -255,7 +267,7 @@ def render_frames(sim: Simulation, want_labels: bool = False, indices: Iterable[
 def generate_sequence(out_dir, seed: int = 0, num_frames: int = 150, width: int = 640, height: int = 480,
                       fps: float = 30.0, focal: float | None = None, outputs: Iterable[str] = ("video", "gt"),
                       video_path=None, hand_backend: str = "auto",
-                      progress: Callable[[int], None] | None = None) -> dict[str, Path]:
+                      progress: Callable[[int], None] | None = None, walk: float = 0.0) -> dict[str, Path]:
     """Render one synthetic sequence and write it with its ground truth (see the module docstring).
 
     Returns the written paths by name: video, hands_world, hands_camera, camera, meta, and when asked
@@ -264,12 +276,12 @@ def generate_sequence(out_dir, seed: int = 0, num_frames: int = 150, width: int 
     from hawor.io.video import VideoWriter
 
     outputs = set(outputs) | {"gt"}
-    _check(num_frames, width, height, fps, focal, outputs)
+    _check(num_frames, width, height, fps, focal, outputs, walk)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise HaworInputError(f"output folder {out_dir}: exists and is a file; pass a folder path.")
     out_dir.mkdir(parents=True, exist_ok=True)
-    sim = simulate(seed, num_frames, width, height, fps, focal, hand_backend)
+    sim = simulate(seed, num_frames, width, height, fps, focal, hand_backend, walk)
     paths: dict[str, Path] = {}
     n = int(num_frames)
     depth = np.zeros((n, height, width), np.float16) if "depth" in outputs else None

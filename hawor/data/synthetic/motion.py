@@ -103,7 +103,7 @@ class HandRig:
 @dataclass
 class HandMotion:
     """One hand over N frames in the scene frame: wrist (N, 3) metres, orientation (N, 3, 3) rest->scene,
-    hand_pose (N, 45) axis-angle, the elbow anchor (3,) the forearm points to, and the
+    hand_pose (N, 45) axis-angle, the elbow anchor (3,) or (N, 3) the forearm points to, and the
     (kind, start_s, end_s) actions."""
 
     wrist: np.ndarray
