@@ -123,7 +123,7 @@ def _ring(mask: np.ndarray, radius: float) -> np.ndarray:
 # The surface beside a lifted hand lies behind it, and a walking wearer's hands hover over a floor 1-1.5 m
 # away: such frames only lower the ratio. On 10 generated table clips the median frame read the scale
 # 12 % low (0.74-1.11 of the truth) and on 6 walking clips 65 % low (0.32-0.72); the 80th percentile
-# read 0.91-1.21 and 0.71-0.97 (docs/performance.md, "A walking wearer").
+# read 0.91-1.21 and 0.71-0.89 (docs/performance.md, "A walking wearer").
 CONTACT_PERCENTILE = 80.0
 OUTLIER_FACTOR = 4.0  # frames this far above the median frame are set aside (hands fitted off their silhouette)
 MIN_FRAME_RATIOS = 3
