@@ -117,14 +117,19 @@ def _reentries(sim) -> int:
     return count
 
 
+def walk_distance(category: str, seed: int) -> float:
+    """Metres the wearer of a sequence walks up to the table: drawn from the seed for walk, else 0."""
+    return float(np.random.default_rng(seed).uniform(*WALK_M)) if category == "walk" else 0.0
+
+
 def simulate_category(category: str, seed: int, frames: int, width: int, height: int, select: bool):
     """The simulation of one sequence (``.seed``: the seed it was finally drawn from)."""
     from hawor.data.synthetic.generate import default_focal, simulate
 
     focal = default_focal(width, height) * (BORDER_FOCAL_FACTOR if category == "border" else 1.0)
-    walk = float(np.random.default_rng(seed).uniform(*WALK_M)) if category == "walk" else 0.0
     if category not in SELECTED or not select:
-        sim = simulate(seed, frames, width, height, 30.0, focal, hand_backend=HAND_MODEL, walk=walk)
+        sim = simulate(seed, frames, width, height, 30.0, focal, hand_backend=HAND_MODEL,
+                       walk=walk_distance(category, seed))
     else:
         score = _peak_turn_deg_s if category == "fast_turn" else _reentries
         sims = [simulate(seed + k, frames, width, height, 30.0, focal, hand_backend=HAND_MODEL)
@@ -197,7 +202,8 @@ def make_sequence(folder: Path, category: str, seed: int, frames: int, width: in
     spec = {"category": category, "seed": seed, "frames": frames, "size": [width, height],
             "focal": float(sim.K[0, 0]),
             "visible_fraction": {s: float(h.observed.mean()) for s, h in sim.hands.items()},
-            "peak_turn_deg_s": _peak_turn_deg_s(sim), "reentries": _reentries(sim)}
+            "peak_turn_deg_s": _peak_turn_deg_s(sim), "reentries": _reentries(sim),
+            "walk_m": walk_distance(category, seed)}
     write_json_atomic(folder / "benchmark_sequence.json", spec)
     return spec
 

@@ -60,3 +60,16 @@ def test_low_light_darkens():
 def test_bad_sequence_spec_is_an_error(capsys):
     assert benchmark.main(["--sequences", "underwater:3", "--out", "/nonexistent"]) == 2
     assert capsys.readouterr().err.startswith("error: --sequences 'underwater:3'")
+
+
+def test_walk_is_asked_for_not_cycled():
+    default = benchmark.parse_args(["--num", "8", "--seed", "5"])
+    assert "walk" not in {c for c, _ in benchmark.sequence_specs(default)}  # the earlier sets stay as they were
+    walks = benchmark.parse_args(["--categories", "walk", "--num", "2", "--seed", "5"])
+    assert benchmark.sequence_specs(walks) == [("walk", 5), ("walk", 105)]
+    assert benchmark.walk_distance("walk", 5) == benchmark.walk_distance("walk", 5)
+    assert benchmark.WALK_M[0] <= benchmark.walk_distance("walk", 5) <= benchmark.WALK_M[1]
+    assert benchmark.walk_distance("baseline", 5) == 0.0
+    sim = benchmark.simulate_category("walk", 5, 40, 160, 120, select=False)
+    centres = sim.T_world_cam[:, :3, 3]
+    assert np.linalg.norm(centres[-1] - centres[0]) > 0.7  # metres walked up to the table
