@@ -159,11 +159,11 @@ def contact_scale(ratios: list[np.ndarray]) -> float:
 
 
 def _otsu_split(values: np.ndarray) -> int:
-    """k splitting sorted (N,) values into [:k] and [k:] with the largest between-group variance, each
-    group at least 5 % of them (at least one value)."""
+    """k splitting sorted (N >= 2,) values into [:k] and [k:] with the largest between-group variance,
+    each group at least 5 % of them (at least one value)."""
     n = len(values)
     edge = max(1, n // 20)
-    k = np.arange(edge, n - edge + 1) if n - edge >= edge else np.array([n // 2])
+    k = np.arange(edge, n - edge + 1)
     low_sum = np.cumsum(values)[k - 1]
     between = k * (n - k) * (low_sum / k - (values.sum() - low_sum) / (n - k)) ** 2
     return int(k[np.argmax(between)])
@@ -260,7 +260,7 @@ def estimate_hand_scale(T_world_cam: np.ndarray, points_world: np.ndarray, obser
         per_frame = [r for r in aligned if len(r) >= MIN_FRAME_RATIOS]
         count = int(sum(len(r) for r in per_frame))
         if count >= min_points:
-            s = contact_scale(per_frame)
+            s = contact_scale(aligned)
             varying = disagreeing_windows(aligned)
             if varying is not None:
                 warn.append(f"the hand-anchored scale varies from {varying.min():.3g} to {varying.max():.3g} across "
