@@ -173,8 +173,13 @@ def _pinhole(K_work: np.ndarray):
 
     w = int(round(K_work[0, 2] * 2))
     h = int(round(K_work[1, 2] * 2))
-    return pycolmap.Camera(model="PINHOLE", width=max(w, 1), height=max(h, 1),
-                           params=[K_work[0, 0], K_work[1, 1], K_work[0, 2], K_work[1, 2]])
+    camera = pycolmap.Camera(model="PINHOLE", width=max(w, 1), height=max(h, 1),
+                             params=[K_work[0, 0], K_work[1, 1], K_work[0, 2], K_work[1, 2]])
+    # Without a prior, COLMAP's mapper may change the focal length although no refine option
+    # allows it (600 -> 586 px on a walking clip): keyframes were then posed with another focal
+    # than the frames PnP poses with K, centimetres apart along the optical axis.
+    camera.has_prior_focal_length = True
+    return camera
 
 
 def keyframe_pairs(keyframes: list[int], start: int, overlap: int) -> list[tuple[int, int]]:
