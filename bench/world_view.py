@@ -1,12 +1,11 @@
 """World view on a walking wearer: hand size on screen and render speed, follow vs overview viewpoint.
 
-    .venv/bin/python bench/world_view.py [--seed 3] [--frames 240] [--walk 3.0] [--size 640 480]
+    .venv/bin/python bench/world_view.py [--seed 3] [--frames 240] [--walk 1.5] [--size 640 480]
         [--png docs/images/world_follow.png]
 
-The synthetic generator's head stays at a table, so the wearer is made to walk here: every camera
-pose and both hands are shifted by the same offset, growing linearly to ``--walk`` metres along the
-scene's horizontal forward axis (hands move with the head). The ground-truth hands are shown on the
-frames where they are visible. Prints one JSON object: per viewpoint the median width in pixels of
+The generator's wearer walks ``--walk`` metres (at most 1.5) up to the table between 20 % and 80 %
+of the clip, carrying the hands along. The ground-truth hands are shown on the frames where they are
+visible. Prints one JSON object: per viewpoint the median width in pixels of
 each hand's projected joints, the share of valid hand-frames with every joint inside the view, and
 frames/s of rendering; ``--png`` writes frame ``--frame`` of both viewpoints side by side.
 """
@@ -21,7 +20,9 @@ import hawor  # noqa: F401  (offline defaults, EGL)
 import cv2
 import numpy as np
 
+from hawor.data.synthetic.camera import MAX_WALK_M
 from hawor.data.synthetic.generate import simulate
+from hawor.data.synthetic.truth import hand_arrays
 from hawor.hands import HandModel
 from hawor.io.files import atomic_path
 from hawor.vis.views import WorldView
@@ -30,20 +31,14 @@ from hawor.world.sequence import HandSequence
 
 
 def walking_wearer(seed: int, frames: int, walk: float, size=(640, 480)):
-    """(hands {side: HandSequence} world frame, T_world_cam (N, 4, 4), K, models) of a wearer walking
-    ``walk`` metres; the open hand model so every machine gets the same pictures."""
-    sim = simulate(seed, frames, *size, hand_backend="open")
-    forward = sim.T_scene_world[:3, :3].T @ np.array([0.0, 1.0, 0.0])  # scene +y in the world frame
-    offset = np.linspace(0.0, walk, frames)[:, None] * forward
-    T_world_cam = sim.T_world_cam.copy()
-    T_world_cam[:, :3, 3] += offset
-    hands = {}
-    for side, truth in sim.hands.items():
-        hands[side] = HandSequence(side, global_orient=truth.orient_world, hand_pose=truth.hand_pose,
-                                   betas=np.tile(truth.betas, (frames, 1)), transl=truth.transl_world + offset,
-                                   observed=truth.observed.copy(), infilled=np.zeros(frames, bool)).with_params()
+    """(hands {side: HandSequence} world frame, T_world_cam (N, 4, 4), K, models) of the generator's
+    wearer walking ``walk`` metres up to the table; the open hand model so every machine gets the
+    same pictures."""
+    sim = simulate(seed, frames, *size, hand_backend="open", walk=walk)
+    arrays = hand_arrays(sim, "world")
+    hands = {side: HandSequence.from_arrays(arrays, side).with_params() for side in sim.hands}
     models = {side: HandModel(side, backend="open").double() for side in hands}
-    return hands, T_world_cam, sim.K, models
+    return hands, sim.T_world_cam, sim.K, models
 
 
 def hand_widths(view: WorldView, joints: dict[str, np.ndarray]) -> dict:
@@ -65,7 +60,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--frames", type=int, default=240)
-    parser.add_argument("--walk", type=float, default=3.0, help="metres walked over the clip")
+    parser.add_argument("--walk", type=float, default=MAX_WALK_M, help="metres walked up to the table")
     parser.add_argument("--frame", type=int, default=None, help="frame for --png (default: last with both hands)")
     parser.add_argument("--size", type=int, nargs=2, default=(640, 480), metavar=("W", "H"))
     parser.add_argument("--png", type=Path, default=None)

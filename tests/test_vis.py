@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import trimesh
 
+from hawor.data.synthetic.camera import MAX_WALK_M
 from hawor.data.synthetic.generate import simulate
+from hawor.data.synthetic.truth import hand_arrays
 from hawor.errors import HaworInputError
 from hawor.hands import HandModel
 from hawor.render import OffscreenRenderer
@@ -178,18 +180,12 @@ def test_checkerboard_image_matches_the_rendered_board():
     assert (behind == 255).all()  # the board is behind this viewpoint: nothing drawn
 
 
-def walking_wearer(seed=5, n=90, walk=3.0, size=(640, 480)):
-    """Generator truth with the wearer walking ``walk`` metres (camera and hands shifted alike)."""
-    sim = simulate(seed, n, *size, hand_backend="open")
-    forward = sim.T_scene_world[:3, :3].T @ np.array([0.0, 1.0, 0.0])  # the scene's horizontal +y
-    offset = np.linspace(0.0, walk, n)[:, None] * forward
-    T = sim.T_world_cam.copy()
-    T[:, :3, 3] += offset
-    hands = {side: HandSequence(side, global_orient=h.orient_world, hand_pose=h.hand_pose,
-                                betas=np.tile(h.betas, (n, 1)), transl=h.transl_world + offset,
-                                observed=h.observed.copy(), infilled=np.zeros(n, bool)).with_params()
-             for side, h in sim.hands.items()}
-    return hands, T, sim.K, size
+def walking_wearer(seed=6, n=90, size=(640, 480)):
+    """Generator truth of a wearer walking the generator's longest walk up to the table."""
+    sim = simulate(seed, n, *size, hand_backend="open", walk=MAX_WALK_M)
+    arrays = hand_arrays(sim, "world")
+    hands = {side: HandSequence.from_arrays(arrays, side).with_params() for side in sim.hands}
+    return hands, sim.T_world_cam, sim.K, size
 
 
 def projected_widths(view, joints):
@@ -222,11 +218,13 @@ def test_follow_view_keeps_both_hands_readable_while_walking():
     for side in hands:
         valid = hands[side].valid
         follow, in_view = widths["follow"][side]
-        assert in_view[valid].mean() > 0.9  # measured 0.97-1.0
-        assert np.median(follow[valid]) > 60  # px of 640 (measured 100-119): fingers can be told apart
-        assert np.median(follow[valid]) > 3 * np.median(widths["overview"][side][0][valid])  # measured 5-7x
-        assert color_fraction(frame, HAND_COLORS[side]) > 0.005  # measured 0.018-0.027
-    # steadier than the head (measured 0.28x): quick glances are smoothed out of the viewpoint
+        # every hand-frame fully in view (measured on seeds 5-7; aimed straight ahead instead of at the
+        # hands, the view lost this clip's left hand off the top in 17 of its 51 frames)
+        assert in_view[valid].mean() > 0.95
+        assert np.median(follow[valid]) > 60  # px of 640 (measured 89-125): fingers can be told apart
+        assert np.median(follow[valid]) > 2.5 * np.median(widths["overview"][side][0][valid])  # measured 3.1-4.3x
+        assert color_fraction(frame, HAND_COLORS[side]) > 0.005  # measured 0.017-0.032
+    # steadier than the head (measured 0.09-0.31x): quick glances are smoothed out of the viewpoint
     assert rotation_jitter(views["follow"].T_world_view) < 0.5 * rotation_jitter(T)
     assert np.ptp(views["overview"].T_world_view, axis=0).max() == 0  # the overview stays put
     with pytest.raises(HaworInputError, match="viewpoint"):

@@ -193,18 +193,30 @@ def smooth_poses(T_world_cam: np.ndarray, sigma: float) -> np.ndarray:
     return T
 
 
-def follow_cameras(T_world_cam: np.ndarray, hand_depth: float, sigma: float, back: float = 0.7,
-                   up: float = 0.45) -> np.ndarray:
+def follow_cameras(T_world_cam: np.ndarray, hand_depth: float, sigma: float, hands_world: np.ndarray | None = None,
+                   back: float = 0.7, up: float = 0.45) -> np.ndarray:
     """Viewpoints (N, 4, 4) behind and above the wearer's head that keep the hands in the middle.
 
-    The wearer's poses are smoothed (:func:`smooth_poses`, ``sigma`` frames) so head jitter and quick
-    glances do not shake the view. In the smoothed wearer frame the viewer sits ``back`` * hand_depth
-    behind and ``up`` * hand_depth above the camera centre (above = image up) and looks at the point
-    ``hand_depth`` metres along the optical axis, where the hands work; with image-up following the
-    wearer's. Sizes scale with ``hand_depth`` (metres), so hands fill a similar share of the view.
+    The viewer rides with the wearer's head: ``back`` * hand_depth behind and ``up`` * hand_depth
+    above the camera centre (above = image up) in the wearer's orientation smoothed over ``sigma``
+    frames (:func:`smooth_poses`), so head jitter and quick glances do not shake the view. It looks at
+    the hands, ``hands_world`` (N, 3) metres, world frame, NaN where no hand is known, whose offset
+    from the head is smoothed over 2 * ``sigma`` frames; frames without hands look ``hand_depth``
+    metres along the optical axis, where hands work. Image-up follows the wearer's. Sizes scale with ``hand_depth``
+    (metres), so hands fill a similar share of the view.
     """
-    smooth = smooth_poses(T_world_cam, sigma)
-    R, centre = smooth[:, :3, :3], smooth[:, :3, 3]
+    from scipy.ndimage import gaussian_filter1d
+
+    R = smooth_poses(T_world_cam, sigma)[:, :3, :3]
+    # the head's own path is not smoothed: a walking wearer carries the hands along, and a smoothed
+    # path trails a speeding-up walk by decimetres, dropping the hands to the image border
+    centre = smooth_poses(T_world_cam, 0.0)[:, :3, 3]
     eyes = centre + np.einsum("nij,j->ni", R, [0.0, -up * hand_depth, -back * hand_depth])
-    targets = centre + R[:, :, 2] * hand_depth
+    offsets = R[:, :, 2] * hand_depth
+    if hands_world is not None:
+        known = np.isfinite(hands_world).all(1)
+        offsets = np.where(known[:, None], hands_world - centre, offsets)
+    if sigma > 0:  # hands move about more than the head turns: their aim is smoothed twice as long
+        offsets = gaussian_filter1d(offsets, 2 * sigma, axis=0, mode="nearest")
+    targets = centre + offsets
     return np.stack([look_at(e, g, up=-R[k, :, 1]) for k, (e, g) in enumerate(zip(eyes, targets))])

@@ -18,7 +18,7 @@ from hawor.io.video import VideoWriter
 from hawor.render import Mesh, OffscreenRenderer
 from hawor.vis.objects import (HAND_COLORS, checkerboard, checkerboard_image, follow_cameras, frustum,
                                overview_camera, tube)
-from hawor.world.assemble import posed_hands
+from hawor.world.assemble import hand_joints, posed_hands
 from hawor.world.sequence import HandSequence
 
 MAX_RENDER_SIDE = 1280  # world views of 4K videos are rendered at most this large (speed)
@@ -89,7 +89,8 @@ class WorldView:
         self.board = self._backdrop(np.concatenate([points, cams]))
         self.renderer = OffscreenRenderer(*self.size, backend=backend)
         if viewpoint == "follow":
-            self.T_world_view = follow_cameras(T_world_cam, self._hand_depth(frames, joints), FOLLOW_SMOOTHING_S * fps)
+            self.T_world_view = follow_cameras(T_world_cam, self._hand_depth(frames, joints), FOLLOW_SMOOTHING_S * fps,
+                                               self._hands_centre())
             return
         every = np.unique(np.linspace(0, len(T_world_cam) - 1, 50).round().astype(int))
         frusta = np.concatenate([frustum(T_world_cam[t], K, image_size, FRUSTUM_DEPTH).vertices for t in every])
@@ -112,6 +113,14 @@ class WorldView:
                 frames.append(valid)
                 joints.append(posed_hands(seq, self.models[side], valid)[1])
         return np.concatenate(frames), np.concatenate(joints)
+
+    def _hands_centre(self) -> np.ndarray:
+        """(N, 3) world frame: the mean of the valid hands' joints per frame, NaN where none is valid."""
+        joints = np.stack([hand_joints(seq, self.models[side]) for side, seq in self.hands.items()])
+        with np.errstate(invalid="ignore"):
+            counts = np.isfinite(joints).all(-1).sum(axis=(0, 2))
+            total = np.nansum(joints, axis=(0, 2))
+            return np.where(counts[:, None] > 0, total / np.maximum(counts, 1)[:, None], np.nan)
 
     def _hand_depth(self, frames: np.ndarray, joints: np.ndarray) -> float:
         """Median depth (metres, along the optical axis) of the hands in the wearer's camera."""

@@ -57,7 +57,9 @@ def joints_unoccluded(sim: Simulation, index: int, labels: np.ndarray, radius: i
     return shown
 
 
-def _hand_arrays(sim: Simulation, frame: str, unoccluded: np.ndarray | None) -> dict:
+def hand_arrays(sim: Simulation, frame: str, unoccluded: np.ndarray | None = None) -> dict:
+    """The truth's hands in the result files' layout (hands_world.npz when ``frame`` is "world",
+    hands_camera.npz when "camera"; ``hawor.world.HandSequence.from_arrays`` reads either)."""
     n = len(sim.T_world_cam)
     arrays = {"fps": np.float64(sim.fps), "num_frames": np.int64(n), "image_size": np.array([sim.width, sim.height]),
               "focal": np.float64(sim.K[0, 0]), "hand_model": np.array(sim.hand_model)}
@@ -89,8 +91,8 @@ def write_truth(sim: Simulation, out_dir: Path, unoccluded: np.ndarray | None = 
     bool (:func:`joints_unoccluded` of every frame) adds ``{h}_joints_unoccluded`` to both hand files."""
     n = len(sim.T_world_cam)
     paths = {
-        "hands_world": save_npz_atomic(out_dir / "hands_world.npz", **_hand_arrays(sim, "world", unoccluded)),
-        "hands_camera": save_npz_atomic(out_dir / "hands_camera.npz", **_hand_arrays(sim, "camera", unoccluded)),
+        "hands_world": save_npz_atomic(out_dir / "hands_world.npz", **hand_arrays(sim, "world", unoccluded)),
+        "hands_camera": save_npz_atomic(out_dir / "hands_camera.npz", **hand_arrays(sim, "camera", unoccluded)),
         "camera": save_npz_atomic(out_dir / "camera.npz", T_world_cam=sim.T_world_cam, K=sim.K, scale=np.float64(1.0),
                                   keyframes=np.arange(n), T_scene_world=sim.T_scene_world),
     }
