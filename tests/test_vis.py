@@ -11,7 +11,8 @@ from hawor.errors import HaworInputError
 from hawor.hands import HandModel
 from hawor.render import OffscreenRenderer
 from hawor.vis.exports import export_meshes, export_rerun
-from hawor.vis.objects import HAND_COLORS, checkerboard, checkerboard_image, frustum, look_at, overview_camera
+from hawor.vis.objects import (HAND_COLORS, checkerboard, checkerboard_image, follow_cameras, frustum, look_at,
+                               overview_camera)
 from hawor.vis.views import CameraView, WorldView, render_size, write_video
 from hawor.world.assemble import hand_joints, posed_hands, world_to_camera
 from hawor.world.sequence import HandSequence
@@ -201,6 +202,24 @@ def rotation_jitter(T):
     """Mean size of the second difference of the rotation matrices (how unsteady a viewpoint turns)."""
     R = T[:, :3, :3]
     return float(np.linalg.norm(R[2:] - 2 * R[1:-1] + R[:-2], axis=(1, 2)).mean())
+
+
+def test_follow_cameras_look_at_the_hands_from_behind_the_head():
+    """Unsmoothed, each follow viewpoint sits behind and above its head and looks straight at the given
+    hand point; where no hand is known it looks hand_depth along the head's optical axis."""
+    rng = np.random.default_rng(0)
+    n = 20
+    T = np.stack([look_at(rng.normal(0, 1, 3), rng.normal(0, 1, 3) + [0, 0, 5.0], np.array([0, -1.0, 0]))
+                  for _ in range(n)])
+    hands = T[:, :3, 3] + rng.normal(0, 0.3, (n, 3)) + 0.5 * T[:, :3, 2]
+    hands[::4] = np.nan
+    views = follow_cameras(T, 0.5, 0.0, hands)
+    aim = np.where(np.isnan(hands), T[:, :3, 3] + 0.5 * T[:, :3, 2], hands)
+    to_aim = aim - views[:, :3, 3]
+    np.testing.assert_allclose(np.einsum("nij,ni->nj", views[:, :3, :3], to_aim / np.linalg.norm(to_aim, axis=1,
+                               keepdims=True))[:, :2], 0.0, atol=1e-9)  # aim on the optical axis
+    head = np.einsum("nji,nj->ni", T[:, :3, :3], views[:, :3, 3] - T[:, :3, 3])  # viewer in the head frame
+    np.testing.assert_allclose(head, np.tile([0.0, -0.45 * 0.5, -0.7 * 0.5], (n, 1)), atol=1e-9)
 
 
 def test_follow_view_keeps_both_hands_readable_while_walking():
