@@ -320,6 +320,7 @@ def tables(records: list[dict]) -> str:
         camera_rows.append([r["category"], str(r["seed"]), r["backends"],
                             _f(rep.get("camera_ate_se3_m"), "{:.2f}", 100), _f(rep.get("camera_ate_m"), "{:.2f}", 100),
                             _f(rep.get("sim3_scale"), "{:.2f}"), _f(rep.get("path_length_ratio"), "{:.2f}"),
+                            _f(rep.get("rpe_trans_m"), "{:.2f}", 1000),
                             f"{r['focal_used']:.0f} / {r['spec']['focal']:.0f}", _f(s["total_fps"])]
                            + [_f(s.get(f"{st}_fps")) for st in SPEED_STAGES] + [_f(s["peak_rss_mb"], "{:.0f}")])
     parts = ["Per sequence and hand (W-/WA-MPJPE over frames valid in both, PA-MPJPE and camera-frame MPJPE "
@@ -329,7 +330,7 @@ def tables(records: list[dict]) -> str:
                              "WA-MPJPE mm", "PA-MPJPE mm", "cam MPJPE mm", "swaps"], hand_rows), "",
              "Camera and speed per sequence (fps = frames / wall seconds of the stage):", "",
              markdown_table(["category", "seed", "backends", "ATE SE3 cm", "ATE Sim3 cm", "Sim3 scale s",
-                             "path length pred/true", "focal used / true px", "total fps"]
+                             "path length pred/true", "RPE mm/frame", "focal used / true px", "total fps"]
                             + [f"{st} fps" for st in SPEED_STAGES] + ["peak MB"], camera_rows), "",
              "Means over sequences (per backend set and hand; medians in brackets):", "",
              summary_table([r for r in records if "error" not in r])]
@@ -352,14 +353,15 @@ def summary_table(records: list[dict]) -> str:
                 cells.append(_mean_median([r["report"].get(hand, {}).get(key) for r in mine], pattern, scale))
             cells.append(str(sum(r["report"].get("handedness_swaps", {}).get(hand, 0) for r in mine)))
             for key, pattern, scale in (("camera_ate_se3_m", "{:.2f}", 100), ("camera_ate_m", "{:.2f}", 100),
-                                        ("sim3_scale", "{:.2f}", 1), ("path_length_ratio", "{:.2f}", 1)):
+                                        ("sim3_scale", "{:.2f}", 1), ("path_length_ratio", "{:.2f}", 1),
+                                        ("rpe_trans_m", "{:.2f}", 1000)):
                 cells.append(_mean_median([r["report"].get(key) for r in mine], pattern, scale))
             cells.append(_mean_median([r["speed"]["total_fps"] for r in mine], "{:.1f}", 1))
             rows.append(cells)
     return markdown_table(["backends", "hand", "sequences", "visible→observed", "unoccluded→observed", "W-MPJPE mm",
                            "WA-MPJPE mm",
                            "PA-MPJPE mm", "swaps (frames)", "ATE SE3 cm", "ATE Sim3 cm", "Sim3 scale s",
-                           "path length pred/true", "total fps"], rows)
+                           "path length pred/true", "RPE mm/frame", "total fps"], rows)
 
 
 def _mean_median(values, pattern: str, scale: float) -> str:
