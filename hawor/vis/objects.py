@@ -202,8 +202,8 @@ def follow_cameras(T_world_cam: np.ndarray, hand_depth: float, sigma: float, han
     frames (:func:`smooth_poses`), so head jitter and quick glances do not shake the view. It looks at
     the hands, ``hands_world`` (N, 3) metres, world frame, NaN where no hand is known, whose offset
     from the head is smoothed over 2 * ``sigma`` frames; frames without hands look ``hand_depth``
-    metres along the optical axis, where hands work. Image-up follows the wearer's. Sizes scale with ``hand_depth``
-    (metres), so hands fill a similar share of the view.
+    metres along the optical axis, where hands work. Image-up follows the wearer's. Sizes scale with
+    ``hand_depth`` (metres), so hands fill a similar share of the view.
     """
     from scipy.ndimage import gaussian_filter1d
 

@@ -117,10 +117,9 @@ class WorldView:
     def _hands_centre(self) -> np.ndarray:
         """(N, 3) world frame: the mean of the valid hands' joints per frame, NaN where none is valid."""
         joints = np.stack([hand_joints(seq, self.models[side]) for side, seq in self.hands.items()])
-        with np.errstate(invalid="ignore"):
-            counts = np.isfinite(joints).all(-1).sum(axis=(0, 2))
-            total = np.nansum(joints, axis=(0, 2))
-            return np.where(counts[:, None] > 0, total / np.maximum(counts, 1)[:, None], np.nan)
+        counts = np.isfinite(joints).all(-1).sum(axis=(0, 2))
+        mean = np.nansum(joints, axis=(0, 2)) / np.maximum(counts, 1)[:, None]
+        return np.where(counts[:, None] > 0, mean, np.nan)
 
     def _hand_depth(self, frames: np.ndarray, joints: np.ndarray) -> float:
         """Median depth (metres, along the optical axis) of the hands in the wearer's camera."""
