@@ -264,8 +264,9 @@ def estimate_hand_scale(T_world_cam: np.ndarray, points_world: np.ndarray, obser
             varying = disagreeing_windows(aligned)
             if varying is not None:
                 warn.append(f"the hand-anchored scale varies from {varying.min():.3g} to {varying.max():.3g} across "
-                            f"windows of {SCALE_WINDOW} frames: the unscaled map may change its own scale over the "
-                            "video, so metric camera distances are uncertain (one scale is applied)")
+                            f"windows of {SCALE_WINDOW} frames: either the hands hover over farther surfaces for a "
+                            "while (a wearer walking reads 2-4x low there), or the unscaled map changes its own scale "
+                            "over the video, and then metric camera distances are uncertain (one scale is applied)")
             elif np.isfinite(motion) and cond > 1.0 and not 0.5 < s / max(motion, 1e-12) < 2.0:
                 warn.append(f"hand-anchored scale {s:.4g} and world-motion scale {motion:.4g} disagree by more "
                             "than 2x; the hand-anchored value is used")
