@@ -27,6 +27,8 @@ def test_quick_run_writes_valid_tables(tmp_path):
     assert set(record["report"]) >= {"left", "right", "camera_ate_m", "camera_ate_se3_m", "sim3_scale"}
     table = (tmp_path / "benchmark.md").read_text()
     assert "| low_light |" in table and "ATE Sim3 cm" in table and "--sequences low_light:" in table
+    rpe = f"{1000 * record['report']['rpe_trans_m']:.2f}"  # frame-to-frame jitter: camera table, summary rows
+    assert table.count(f"| {rpe} |") == 1 and table.count(f"| {rpe} ({rpe}) |") == 2
 
 
 def test_problems_flags_non_finite_and_out_of_range():
