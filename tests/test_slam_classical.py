@@ -10,7 +10,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from hawor.errors import HaworInputError
-from hawor.geometry import umeyama
+from hawor.geometry import Intrinsics, umeyama
 from hawor.io.video import VideoReader
 from hawor.slam import estimate_camera
 from hawor.slam.classical import ClassicalOptions, estimate_classical
@@ -299,6 +299,7 @@ def test_a_keyframe_map_keeps_the_focal_length_it_is_given():
     tracks = [FrameTracks(ids.astype(np.int64), xy)
               for ids, xy in zip(np.split(data["ids"], splits), np.split(data["xy"], splits))]
     K, keyframes = data["K"], data["keyframes"].tolist()
+    camera = Intrinsics.from_K(K, (640, 480))
     model = map_chunk(tracks, keyframes, K, ClassicalOptions())
     assert model is not None and len(model.frames) > 0.9 * len(keyframes)
     errors = []
@@ -307,8 +308,7 @@ def test_a_keyframe_map_keeps_the_focal_length_it_is_given():
         rows = model.point_of_tracks(ft.ids)
         ok = rows >= 0
         cam = model.points[rows[ok]] @ model.T_cam_world[k, :3, :3].T + model.T_cam_world[k, :3, 3]
-        pixels = cam[:, :2] / cam[:, 2:] @ np.diag(K[[0, 1], [0, 1]]) + K[:2, 2]
-        errors.append(np.median(np.linalg.norm(pixels - ft.xy[ok], axis=1)))
+        errors.append(np.median(np.linalg.norm(camera.project(cam) - ft.xy[ok], axis=1)))
     assert np.median(errors) < 0.5 and max(errors) < 1.0, (np.median(errors), max(errors))
 
 
