@@ -5,7 +5,8 @@
    already matched, which is what makes the backend real-time); every keyframe pair within
    `match_overlap` shares its common tracks, verified by pycolmap's two-view geometry, and
    pycolmap's incremental mapper (fixed shared intrinsics from K) reconstructs them. Long videos are
-   mapped in overlapping chunks of keyframes, chained into one frame (`sfm`).
+   mapped in overlapping chunks of keyframes, chained into one frame (`sfm`). A chunk whose model's
+   rotations disagree with its keyframe pairs' own is mapped again by the global mapper (GLOMAP).
 3. The largest model of each chunk is kept; every frame (keyframes of smaller models included) is resected by PnP
    on its tracks that have a 3D point; frames PnP cannot pose get rotations chained from
    frame-to-frame homographies and interpolated positions.
@@ -28,7 +29,7 @@ from hawor.io.prefetch import prefetch
 from hawor.slam.keyframes import KLTTracker, TrackerOptions, TrackingResult
 from hawor.slam.masks import mask_box
 from hawor.slam.sfm import (ChunkMap, PairGeometries, camera_centres, chain_chunks, chunk_ranges,
-                            keyframe_pairs, map_keyframes)
+                            keyframe_pairs, map_keyframes, rotation_disagreements)
 
 
 @dataclass
@@ -61,6 +62,9 @@ class ClassicalOptions:
     chunk_keyframes: int = 48
     chunk_overlap: int = 12
     workers: int | None = None  # chunks mapped side by side (None: one per CPU core)
+    # An incremental model grown into a low-parallax stretch of a walk can bend (its rotations drift
+    # tens of degrees) where the pairs' own two-view rotations agree with a sound map within a degree.
+    check_rotation_deg: float = 1.0  # median disagreement above which a chunk is also mapped globally
     tracker: TrackerOptions = field(default_factory=TrackerOptions)
 
 
@@ -250,7 +254,7 @@ def _no_obs() -> tuple[np.ndarray, np.ndarray]:
 # mapping
 
 def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
-                    opt: ClassicalOptions, geometries: PairGeometries | None = None) -> ClassicalResult | None:
+                    opt: ClassicalOptions, geometries: PairGeometries) -> ClassicalResult | None:
     """Map the keyframes chunk by chunk with COLMAP, chain the chunks, then pose every frame."""
     cv2.setRNGSeed(0)  # PnP RANSAC draws from OpenCV's global generator: same video, same poses
     kfs = tracks.keyframes
@@ -300,8 +304,14 @@ def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
 
 
 def _plausible_maps(tracks: TrackingResult, chunks: list[list[int]], K_work: np.ndarray,
-                    opt: ClassicalOptions, geometries: PairGeometries | None = None) -> list[ChunkMap | None]:
-    """A model per chunk of keyframes, None where COLMAP gave none that `_implausible_path` accepts."""
+                    opt: ClassicalOptions, geometries: PairGeometries) -> list[ChunkMap | None]:
+    """A model per chunk of keyframes, None where COLMAP gave none that `_implausible_path` accepts.
+
+    The incremental mapper's model stands unless it failed or its rotations disagree with the
+    keyframe pairs' own (median of `rotation_disagreements` above opt.check_rotation_deg); such a
+    chunk is mapped again by the global mapper, whose model replaces it when it agrees better
+    (`_agrees_better`).
+    """
     maps = [None if m is None or _implausible_path(m, tracks, opt.fps) else m
             for m in map_keyframes(tracks.frames, chunks, K_work, opt, geometries)]
     failed = [i for i, m in enumerate(maps) if m is None]
@@ -310,7 +320,26 @@ def _plausible_maps(tracks: TrackingResult, chunks: list[list[int]], K_work: np.
         retried = map_keyframes(tracks.frames, [chunks[i] for i in failed], K_work, wider, geometries)
         for i, m in zip(failed, retried):
             maps[i] = None if m is None or _implausible_path(m, tracks, opt.fps) else m
+    disagree = [None if m is None else rotation_disagreements(m, geometries) for m in maps]
+    doubtful = [i for i, d in enumerate(disagree)
+                if d is None or (len(d) and np.median(d) > opt.check_rotation_deg)]
+    if doubtful:
+        again = map_keyframes(tracks.frames, [chunks[i] for i in doubtful], K_work, opt, geometries, "global")
+        for i, m in zip(doubtful, again):
+            if m is not None and not _implausible_path(m, tracks, opt.fps) and \
+                    (disagree[i] is None or _agrees_better(rotation_disagreements(m, geometries), disagree[i])):
+                maps[i] = m
     return maps
+
+
+def _agrees_better(candidate: np.ndarray, incumbent: np.ndarray) -> bool:
+    """True when a model's pair disagreements (degrees) are GLOBAL_GAIN times smaller than another's
+    at the median or at the 90th percentile: a bent chunk shows in one or the other, depending on
+    how many of its pairs span the bend."""
+    if len(candidate) == 0:
+        return False
+    q = [50, 90]
+    return bool(np.any(GLOBAL_GAIN * np.percentile(candidate, q) < np.percentile(incumbent, q)))
 
 
 def _chunk_warnings(maps: list[ChunkMap | None]) -> list[str]:
@@ -360,6 +389,7 @@ MAX_KEYFRAME_SPEED = 3.0  # scene depths per second between consecutive keyframe
 MAX_PNP_DEVIATION = 0.15  # scene depths between a PnP position and the keyframe path
 MAX_DEPTH_JUMP = 20.0  # factor between the scene depths two consecutive keyframes see
 RETRY_INIT_TRI_ANGLE_FACTOR = 3.0  # an implausible model is mapped again from a pair this much wider
+GLOBAL_GAIN = 1.4  # how many times less a global model must disagree with the pairs to replace a chunk
 
 
 def _scene_depth(centres: np.ndarray, points: np.ndarray) -> float:

@@ -85,10 +85,12 @@ def chunk_ranges(num_keyframes: int, size: int, overlap: int) -> list[tuple[int,
 
 
 def map_keyframes(frames: list[FrameTracks], chunks: list[list[int]], K_work: np.ndarray,
-                  opt, geometries: "PairGeometries | None" = None) -> list[ChunkMap | None]:
+                  opt, geometries: "PairGeometries | None" = None,
+                  mapper: str = "incremental") -> list[ChunkMap | None]:
     """Map each chunk of keyframe indices (`frames[f]`: tracks of frame f); `opt` is a
     `ClassicalOptions`; `geometries`: the keyframe pairs' two-view geometries, shared by the chunks
-    (default: computed here). None for a chunk COLMAP could not reconstruct."""
+    (default: computed here); `mapper`: COLMAP's "incremental" or "global" mapper. None for a chunk
+    COLMAP could not reconstruct."""
     import pycolmap
 
     workers = min(len(chunks), opt.workers or os.cpu_count() or 1)
@@ -99,23 +101,26 @@ def map_keyframes(frames: list[FrameTracks], chunks: list[list[int]], K_work: np
         # pycolmap releases the GIL while it maps, so threads use every core; each chunk's mapper
         # is single-threaded and seeded, so the result does not depend on the number of workers
         with ThreadPoolExecutor(workers) as pool, _geometries(geometries, K_work, opt) as pairs:
-            return list(pool.map(lambda chunk: map_chunk([frames[f] for f in chunk], chunk, K_work, opt, pairs),
-                                 chunks))
+            return list(pool.map(lambda chunk: map_chunk([frames[f] for f in chunk], chunk, K_work, opt, pairs,
+                                                         mapper), chunks))
     finally:
         pycolmap.logging.minloglevel = level
 
 
 def map_chunk(tracks: list[FrameTracks], keyframes: list[int], K_work: np.ndarray, opt,
-              geometries: "PairGeometries | None" = None) -> ChunkMap | None:
-    """COLMAP's largest model of one run of keyframes (`tracks[k]` observed in frame `keyframes[k]`)."""
+              geometries: "PairGeometries | None" = None, mapper: str = "incremental") -> ChunkMap | None:
+    """COLMAP's largest model of one run of keyframes (`tracks[k]` observed in frame `keyframes[k]`),
+    made by its "incremental" or "global" mapper."""
     with tempfile.TemporaryDirectory(prefix="hawor_sfm_") as tmp, _geometries(geometries, K_work, opt) as pairs:
         db_path = _write_database(tracks, keyframes, K_work, opt, Path(tmp), pairs)
-        recs = _run_colmap(db_path, opt)
+        recs = (_run_incremental_mapper if mapper == "incremental" else _run_global_mapper)(db_path, opt)
     if not recs:
         return None
     rec = max(recs.values(), key=lambda r: r.num_reg_images())
     if rec.num_reg_images() < opt.min_model_keyframes:
         return None
+    for camera in rec.cameras.values():  # the global mapper refines the focal length: back to K
+        camera.params = _pinhole(K_work).params
     _refine(rec, opt)
     images = sorted((im for im in rec.images.values() if im.has_pose), key=lambda im: im.image_id)
     point_ids = sorted(rec.points3D.keys())
@@ -209,6 +214,7 @@ class PairGeometries:
         self.options.ransac.max_error = 2.0
         self.options.ransac.min_num_trials = opt.min_ransac_trials
         self.options.ransac.random_seed = 0
+        self.options.compute_relative_pose = True  # the pairs' own rotations check the maps
         self.min_matches = opt.min_pair_matches
         self._pool = ThreadPoolExecutor(opt.workers or os.cpu_count() or 1, thread_name_prefix="two-view")
         self._jobs: dict[tuple[int, int], Future] = {}
@@ -223,6 +229,20 @@ class PairGeometries:
         """(matches (M, 2) uint32 rows into each frame's tracks, pycolmap.TwoViewGeometry) of a queued
         pair, or None when it shares fewer than `min_pair_matches` tracks."""
         return self._jobs[(a, b)].result()
+
+    def relative_rotations(self, frames: np.ndarray) -> list[tuple[int, int, np.ndarray]]:
+        """(frame a, frame b, R_b_a (3, 3): rotation from camera a to camera b) of every queued pair
+        of `frames` whose geometry is an essential matrix with a relative pose."""
+        import pycolmap
+
+        inside = set(frames.tolist())
+        out = []
+        for (a, b), job in self._jobs.items():
+            if a in inside and b in inside:
+                verified = job.result()
+                if verified is not None and verified[1].config == pycolmap.TwoViewGeometryConfiguration.CALIBRATED:
+                    out.append((a, b, verified[1].cam2_from_cam1.rotation.matrix()))
+        return out
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
@@ -251,7 +271,7 @@ def _geometries(given: PairGeometries | None, K_work: np.ndarray, opt):
         own.close()
 
 
-def _run_colmap(db_path: Path, opt) -> dict:
+def _run_incremental_mapper(db_path: Path, opt) -> dict:
     import pycolmap
 
     options = pycolmap.IncrementalPipelineOptions()
@@ -283,6 +303,40 @@ def _run_colmap(db_path: Path, opt) -> dict:
     out = db_path.parent / "sparse"
     out.mkdir()
     return pycolmap.incremental_mapping(db_path, db_path.parent, out, options)
+
+
+def _run_global_mapper(db_path: Path, opt) -> dict:
+    """GLOMAP: rotation averaging over all verified pairs, then positions, then bundle adjustment. It
+    cannot bend a chunk's rotations the way an incremental model grown from one end can."""
+    import pycolmap
+
+    options = pycolmap.GlobalPipelineOptions()
+    options.min_model_size = opt.min_model_keyframes
+    options.num_threads = opt.num_threads
+    options.random_seed = 0
+    options.decompose_relative_pose = True
+    options.mapper.num_threads = opt.num_threads
+    options.mapper.random_seed = 0
+    out = db_path.parent / "sparse"
+    out.mkdir()
+    return pycolmap.global_mapping(db_path, db_path.parent, out, options)
+
+
+def rotation_disagreements(m: ChunkMap, geometries: PairGeometries) -> np.ndarray:
+    """(P,) degrees: for each verified keyframe pair of the map, the angle between its relative
+    rotation in the map and its own two-view rotation. A sound map's median is well under a degree
+    on a walk; a chunk whose rotations drift (grown into a low-parallax stretch) reads 1.2-5."""
+    import roma
+    import torch
+
+    pairs = geometries.relative_rotations(m.frames)
+    if not pairs:
+        return np.zeros(0)
+    row = {f: k for k, f in enumerate(m.frames.tolist())}
+    R_cw = m.T_cam_world[:, :3, :3]
+    R_map = np.stack([R_cw[row[b]] @ R_cw[row[a]].T for a, b, _ in pairs])
+    R_pair = np.stack([R for _, _, R in pairs])
+    return np.degrees(roma.rotmat_geodesic_distance(torch.from_numpy(R_map), torch.from_numpy(R_pair)).numpy())
 
 
 def _refine(rec, opt) -> None:
