@@ -6,7 +6,8 @@
    `match_overlap` shares its common tracks, verified by pycolmap's two-view geometry, and
    pycolmap's incremental mapper (fixed shared intrinsics from K) reconstructs them. Long videos are
    mapped in overlapping chunks of keyframes, chained into one frame (`sfm`). A chunk whose model's
-   rotations disagree with its keyframe pairs' own is mapped again by the global mapper (GLOMAP).
+   rotations disagree with its keyframe pairs' own is mapped again by the global mapper (GLOMAP);
+   keyframes its model left out that share no pair with it (tracking lost) are a chunk of their own.
 3. The largest model of each chunk is kept; every frame (keyframes of smaller models included) is resected by PnP
    on its tracks that have a 3D point; frames PnP cannot pose get rotations chained from
    frame-to-frame homographies and interpolated positions.
@@ -260,6 +261,7 @@ def _map_and_resect(tracks: TrackingResult, K_work: np.ndarray, sxy: np.ndarray,
     kfs = tracks.keyframes
     ranges = chunk_ranges(len(kfs), opt.chunk_keyframes, opt.chunk_overlap)
     maps = _plausible_maps(tracks, [kfs[a:b] for a, b in ranges], K_work, opt, geometries)
+    ranges, maps = _map_cut_off_parts(tracks, ranges, maps, K_work, opt, geometries)
     warn = _chunk_warnings(maps)
     if all(m is None for m in maps):
         return None  # the caller falls back to rotations only, with a warning
@@ -332,6 +334,41 @@ def _plausible_maps(tracks: TrackingResult, chunks: list[list[int]], K_work: np.
     return maps
 
 
+def _map_cut_off_parts(tracks: TrackingResult, ranges: list[tuple[int, int]], maps: list[ChunkMap | None],
+                       K_work: np.ndarray, opt: ClassicalOptions, geometries: PairGeometries
+                       ) -> tuple[list[tuple[int, int]], list[ChunkMap | None]]:
+    """Keyframe ranges and their models, with the keyframes a model left out before or after the ones
+    it registered mapped as a chunk of their own: at least MIN_CUT_OFF_KEYFRAMES, not covered by the
+    neighbouring chunk, sharing no verified pair with the model. Tracking lost in a fast turn leaves
+    no such pair across the break, so the mapper keeps one side and PnP cannot pose the other;
+    chaining then continues across the break, with its warning. Keyframes that do share pairs are
+    left to PnP on the model: mapped apart and chained, they came out worse (walk:950300)."""
+    kfs = tracks.keyframes
+    out_ranges, out_maps = [], []
+    for i, ((a, b), m) in enumerate(zip(ranges, maps)):
+        if m is None:
+            out_ranges.append((a, b))
+            out_maps.append(m)
+            continue
+        first, last = kfs.index(int(m.frames[0])), kfs.index(int(m.frames[-1])) + 1
+        before = (ranges[i - 1][1] if i else 0, first)
+        after = (last, ranges[i + 1][0] if i + 1 < len(ranges) else len(kfs))
+        parts = [r for r in (before, after) if r[1] - max(r[0], a) >= MIN_CUT_OFF_KEYFRAMES
+                 and not geometries.linked(kfs[max(r[0], a):r[1]], m.frames)]
+        cut = dict(zip(parts, _plausible_maps(tracks, [kfs[max(pa, a):pb] for pa, pb in parts], K_work, opt,
+                                              geometries))) if parts else {}
+        if cut.get(before) is not None:
+            out_ranges.append((max(before[0], a), first))
+            out_maps.append(cut[before])
+            a = first
+        out_ranges.append((a, b if cut.get(after) is None else last))
+        out_maps.append(replace(m, num_keyframes=out_ranges[-1][1] - a))
+        if cut.get(after) is not None:
+            out_ranges.append(after)
+            out_maps.append(cut[after])
+    return out_ranges, out_maps
+
+
 def _agrees_better(candidate: np.ndarray, incumbent: np.ndarray) -> bool:
     """True when a model's pair disagreements (degrees) are GLOBAL_GAIN times smaller than another's
     at the median or at the 90th percentile: a bent chunk shows in one or the other, depending on
@@ -389,6 +426,7 @@ MAX_KEYFRAME_SPEED = 3.0  # scene depths per second between consecutive keyframe
 MAX_PNP_DEVIATION = 0.15  # scene depths between a PnP position and the keyframe path
 MAX_DEPTH_JUMP = 20.0  # factor between the scene depths two consecutive keyframes see
 RETRY_INIT_TRI_ANGLE_FACTOR = 3.0  # an implausible model is mapped again from a pair this much wider
+MIN_CUT_OFF_KEYFRAMES = 8  # keyframes a chunk's model left out on one side that are mapped on their own
 GLOBAL_GAIN = 1.4  # how many times less a global model must disagree with the pairs to replace a chunk
 
 

@@ -244,6 +244,13 @@ class PairGeometries:
                     out.append((a, b, verified[1].cam2_from_cam1.rotation.matrix()))
         return out
 
+    def linked(self, frames_a, frames_b) -> bool:
+        """True when some queued pair joins a frame of `frames_a` to one of `frames_b` with at least
+        `min_pair_matches` shared tracks."""
+        a, b = set(int(f) for f in frames_a), set(int(f) for f in frames_b)
+        return any(((x in a and y in b) or (x in b and y in a)) and job.result() is not None
+                   for (x, y), job in self._jobs.items())
+
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
 
