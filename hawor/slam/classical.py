@@ -351,14 +351,16 @@ def _map_cut_off_parts(tracks: TrackingResult, ranges: list[tuple[int, int]], ma
             out_maps.append(m)
             continue
         first, last = kfs.index(int(m.frames[0])), kfs.index(int(m.frames[-1])) + 1
-        before = (ranges[i - 1][1] if i else 0, first)
-        after = (last, ranges[i + 1][0] if i + 1 < len(ranges) else len(kfs))
-        parts = [r for r in (before, after) if r[1] - max(r[0], a) >= MIN_CUT_OFF_KEYFRAMES
-                 and not geometries.linked(kfs[max(r[0], a):r[1]], m.frames)]
-        cut = dict(zip(parts, _plausible_maps(tracks, [kfs[max(pa, a):pb] for pa, pb in parts], K_work, opt,
+        # a part keeps the chunk's overlap with its neighbour, so that chaining can align the two
+        before, after = (a, first), (last, b)
+        uncovered = {before: first - (ranges[i - 1][1] if i else a),
+                     after: (ranges[i + 1][0] if i + 1 < len(ranges) else b) - last}
+        parts = [r for r in (before, after) if uncovered[r] >= MIN_CUT_OFF_KEYFRAMES
+                 and not geometries.linked(kfs[r[0]:r[1]], m.frames)]
+        cut = dict(zip(parts, _plausible_maps(tracks, [kfs[pa:pb] for pa, pb in parts], K_work, opt,
                                               geometries))) if parts else {}
         if cut.get(before) is not None:
-            out_ranges.append((max(before[0], a), first))
+            out_ranges.append(before)
             out_maps.append(cut[before])
             a = first
         out_ranges.append((a, b if cut.get(after) is None else last))
