@@ -334,8 +334,10 @@ def test_a_chunk_whose_rotations_drift_is_mapped_again_by_the_global_mapper():
     clip walk:940700, 640x480, tracked with the run's hand masks, with the true keyframe poses). The
     incremental model bends: its orientation drifts 31 degrees from the truth over the chunk, and its
     keyframe pairs' relative rotations disagree with their own two-view rotations by 5.4 degrees
-    (median). The global model kept instead drifts 7.4 degrees at most and disagrees by 3.3."""
-    from hawor.slam.classical import _plausible_maps
+    (median). The global model kept instead drifts 7.2 degrees at most, disagrees by 3.3 and reprojects
+    0.35 px with K (the global mapper refines the focal length; the kept model is adjusted back to K:
+    2.6 px without that)."""
+    from hawor.slam.classical import GLOBAL_GAIN, _plausible_maps
     from hawor.slam.sfm import PairGeometries, keyframe_pairs, map_chunk, rotation_disagreements
 
     tracks, keyframes, K, data = _recorded_chunk("walk_bent_chunk_tracks.npz")
@@ -355,7 +357,7 @@ def test_a_chunk_whose_rotations_drift_is_mapped_again_by_the_global_mapper():
         assert bent > 20 and disagreement > 2 * opt.check_rotation_deg, (bent, disagreement)
         assert kept is not None and len(kept.frames) > 0.9 * len(keyframes)
         agreement = np.median(rotation_disagreements(kept, geometries))
-        assert drift_deg(kept) < 12 and agreement < disagreement / 1.4, (drift_deg(kept), agreement)
+        assert drift_deg(kept) < 12 and agreement < disagreement / GLOBAL_GAIN, (drift_deg(kept), agreement)
         reprojection = _reprojection_px(kept, {f: tracks.frames[f] for f in keyframes}, K)
         assert np.median(reprojection) < 0.5, np.median(reprojection)
     finally:
