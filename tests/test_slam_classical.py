@@ -497,9 +497,10 @@ def test_a_walking_wearer_gets_a_metric_path(tmp_path):
 
 def test_the_scale_is_read_where_the_hands_meet_what_is_beside_them():
     """Frames of hands over a surface far behind them (a walking wearer above the floor) read the scale
-    low; a run of frames fitted off the hand's silhouette reads it far too high. The estimate follows
-    the frames where hand and surface meet, and where the frames do not fall into two groups, the
-    median frame."""
+    low, and so, less, do frames of hands coming down onto the table; a run of frames fitted off the
+    hand's silhouette reads it far too high. The estimate follows the frames where hand and surface
+    meet (the median of the upper group read 0.89-0.90 here), and where the frames do not fall into two
+    groups, the median frame."""
     from hawor.slam.scale_hand import contact_scale
 
     rng = np.random.default_rng(0)
@@ -508,8 +509,8 @@ def test_the_scale_is_read_where_the_hands_meet_what_is_beside_them():
     def frames(factor, count):
         return [scale * factor * np.exp(0.1 * rng.standard_normal(20)) for _ in range(count)]
 
-    ratios = frames(0.3, 180) + frames(0.95, 45) + frames(1.0, 45) + frames(6.0, 30)
-    assert abs(contact_scale(ratios) / scale - 1) < 0.1
+    ratios = frames(0.3, 180) + frames(0.65, 30) + frames(0.8, 30) + frames(1.0, 60) + frames(6.0, 30)
+    assert abs(contact_scale(ratios) / scale - 1) < 0.05
     assert np.median([np.median(r) for r in ratios]) < 0.35 * scale  # what the median frame read
     at_the_table = frames(0.9, 200) + frames(6.0, 20)
     assert abs(contact_scale(at_the_table) / (0.9 * scale) - 1) < 0.03
