@@ -61,10 +61,13 @@ def _vote_right(dets: list[Detection]) -> float:
     return float(np.mean([d.right for d in dets]))
 
 
-def _strength(dets: list[Detection]) -> tuple[float, int]:
-    """How sure a track is of its side: its votes' summed distance from 0.5 (so one confident frame does
-    not outweigh a long track that is fairly sure), then its length."""
-    return abs(float(np.sum([d.right - 0.5 for d in dets]))), len(dets)
+def _strength(dets: list[Detection], side: str) -> tuple[float, int]:
+    """How sure a track is of ``side``: its votes' summed distance from 0.5 towards that side (so one
+    confident frame does not outweigh a long track that is fairly sure), then its length. Negative
+    where its votes point to the other side: a track that its image position alone put on ``side``
+    (hands crossing) is the least sure of it, however confident its votes were."""
+    evidence = float(np.sum([d.right - 0.5 for d in dets]))
+    return (evidence if side == "right" else -evidence), len(dets)
 
 
 def _distinct_hands(a: list[Detection], b: list[Detection], shared: set, max_iou: float = 0.3) -> bool:
@@ -88,10 +91,10 @@ def _fix_handedness_swaps(groups: dict, side_of: dict, max_overlap: float = 0.1)
     notes = []
     for _ in range(len(groups)):
         moved = False
-        for tid in sorted(groups, key=lambda t: _strength(groups[t])):
+        for tid in sorted(groups, key=lambda t: _strength(groups[t], side_of[t])):
             side = side_of[tid]
             rivals = [o for o in groups if o != tid and side_of[o] == side
-                      and _strength(groups[o]) >= _strength(groups[tid])
+                      and _strength(groups[o], side) >= _strength(groups[tid], side)
                       and frames_of[o] & frames_of[tid]
                       and _distinct_hands(groups[tid], groups[o], frames_of[o] & frames_of[tid])]
             if not rivals:
