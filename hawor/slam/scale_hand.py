@@ -3,9 +3,9 @@
 The camera-space hands are metric (MANO size and the focal length fix their depth). Scene points seen
 just around a hand's silhouette lie on what the hand touches, at the hand's depth, or further back
 where it hovers, so per frame the ratio (depth of the nearest hand joint) / (unscaled point depth)
-estimates the scale or falls short of it; the frames are combined by :func:`contact_scale` (the upper
-of two well-separated groups of frames, else their median) and checked against world-motion
-consistency (hands should not move with the camera's translation).
+estimates the scale or falls short of it; the frames are combined by :func:`contact_scale` (a high
+percentile of the upper of two well-separated groups of frames, else their median) and checked
+against world-motion consistency (hands should not move with the camera's translation).
 Fallbacks, in order: world-motion consistency, the arm's-reach scene-depth prior (0.55 m).
 """
 from __future__ import annotations
