@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hawor.detection.tracks import Detection, merge_tracks
+from hawor.detection.tracks import Detection, drop_isolated, merge_tracks, track_from_detections
 
 
 def _track(track_id, frames, x, right_vote, score=0.9):
@@ -102,3 +102,18 @@ def test_a_track_placed_by_its_position_alone_yields_to_a_sure_one_when_hands_cr
     assert len(wrong) <= 2, sorted(wrong)
     assert sum(side == true_side[key] for key, side in kept.items()) >= 310
     assert any("track 18 moved right->left" in note for note in notes)
+
+
+def test_a_hand_seen_alone_for_a_few_frames_is_dropped():
+    # frames 0-19 and 40-59 are a hand followed over time; frames 27-29 (3 frames, 7 and 10 frames from the
+    # rest) are seen alone; frames 62-63 are 2 frames but only 2 frames after the track: kept; frames 95-96
+    # are 32 frames after it, but the 100-frame video ends 3 frames later: what came after is unknown, kept
+    frames = [*range(20), 27, 28, 29, *range(40, 60), 62, 63, 95, 96]
+    track = track_from_detections("left", _track("a", frames, 100, 0.2))
+    kept, dropped = drop_isolated(track, num_frames=100)
+    assert dropped == 3 and kept.frame_indices.tolist() == [*range(20), *range(40, 60), 62, 63, 95, 96]
+    assert len(kept.boxes) == len(kept.scores) == 44 and kept.keypoints_2d is None
+    assert drop_isolated(track, num_frames=200)[0].frame_indices.tolist()[-3:] == [59, 62, 63]
+    a_hand_in_a_still_image = track_from_detections("right", _track("b", [0], 400, 0.9))
+    assert drop_isolated(a_hand_in_a_still_image, num_frames=1)[1] == 0
+    assert drop_isolated(track_from_detections("right", []), num_frames=10)[1] == 0

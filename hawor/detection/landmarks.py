@@ -24,7 +24,8 @@ import numpy as np
 from hawor.detection import hand_roi
 from hawor.detection.frames import iter_rgb_frames
 from hawor.detection.landmark_assets import find_landmark_models
-from hawor.detection.tracks import Detection, HandTrack, merge_tracks
+from hawor.detection.tracks import (ISOLATED_MAX_FRAMES, ISOLATED_MIN_GAP, Detection, HandTrack, drop_isolated,
+                                    merge_tracks)
 from hawor.errors import HaworInputError
 
 
@@ -402,13 +403,14 @@ def track_hands_landmarks(frames, model_dir=None, complexity: str = "full", max_
         frames: iterable of RGB uint8 (H, W, 3) frames (grayscale and RGBA are converted).
     Returns:
         ({"left": HandTrack, "right": HandTrack} with keypoints_2d/keypoints_3d, notes). A track is
-        empty when that hand was never found; bad frames are skipped with a warning.
+        empty when that hand was never found; bad frames are skipped with a warning; hands seen alone for
+        a few frames are dropped (:func:`hawor.detection.tracks.drop_isolated`).
     """
     detector = detector or LandmarkHandDetector(model_dir, complexity, min_presence=min_presence)
     tracker = LandmarkHandTracker(detector, max_hands=max_hands, redetect_interval=redetect_interval)
-    detections, width = [], None
+    detections, width, num_frames = [], None, 0
     for index, rgb in iter_rgb_frames(frames):
-        width = rgb.shape[1]
+        width, num_frames = rgb.shape[1], index + 1
         for hand in tracker.step(rgb):
             res = hand.result
             detections.append(Detection(
@@ -416,5 +418,10 @@ def track_hands_landmarks(frames, model_dir=None, complexity: str = "full", max_
                 score=res.presence, right=tracker.handedness_vote(hand, rgb.shape), keypoints_2d=res.keypoints_2d,
                 keypoints_3d=res.keypoints_3d))
     tracks, notes = merge_tracks(detections, image_width=width)
+    for side, track in tracks.items():
+        tracks[side], dropped = drop_isolated(track, num_frames)
+        if dropped:
+            notes.append(f"{side}: {dropped} detection(s) of a hand seen alone for at most {ISOLATED_MAX_FRAMES} "
+                         f"frames dropped (no other within {ISOLATED_MIN_GAP} frames: often a false or wrong hand)")
     notes.append(f"palm detector ran on {tracker.palm_runs} frame(s)")
     return tracks, notes
