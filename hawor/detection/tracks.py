@@ -216,12 +216,13 @@ ISOLATED_MIN_GAP = 5  # ... with no other detection of its side within this many
 def drop_isolated(track: HandTrack, num_frames: int, max_frames: int = ISOLATED_MAX_FRAMES,
                   min_gap: int = ISOLATED_MIN_GAP) -> tuple[HandTrack, int]:
     """The track without the hands it saw alone: runs of at most ``max_frames`` consecutive frames with
-    ``min_gap`` or more frames missing on both sides (frames before the video's first or after its last,
-    of ``num_frames``, are not missing: a short clip or a still image keeps its hands). Such sightings were often wrong (landmark backend,
-    34 generated clips: runs of 1-2 frames seen alone were over 30 cm off in 39 % of their frames, of up
-    to 5 frames in 25 %, longer runs in 5-7 %: a false hand, the other hand, or a sliver of a hand at a
-    wrong depth), and the gap filling spread each over up to a second of frames. Returns the track and
-    how many detections were dropped."""
+    ``min_gap`` or more frames missing on both sides. Frames before the video's first or after its last
+    (of ``num_frames``) are not missing: a short clip or a still image keeps its hands.
+
+    Such sightings were often wrong (landmark backend, 34 generated clips: runs of 1-2 frames seen alone
+    were over 30 cm off in 39 % of their frames, of up to 5 frames in 25 %, longer runs in 5-7 %: a false
+    hand, the other hand, or a sliver of a hand at a wrong depth), and the gap filling spread each over
+    up to a second of frames. Returns the track and how many detections were dropped."""
     frames = track.frame_indices
     if len(frames) == 0:
         return track, 0
