@@ -11,7 +11,7 @@ from hawor.hands import HandModel
 from hawor.models.infiller import InfillerConfig, MotionInfiller
 from hawor.world.assemble import camera_to_world, hand_joints, world_to_camera
 from hawor.world.infill import fill_hands, infill_learned
-from hawor.world.interpolate import interpolate_frames, interpolate_gaps, missing_runs
+from hawor.world.interpolate import interpolate_frames, interpolate_gaps
 from hawor.world.sequence import HandSequence
 
 
@@ -69,12 +69,6 @@ def test_camera_space_hand_scatter_and_nan_frames(models):
     np.testing.assert_allclose(world.transl[[1, 4]], seq.transl[[1, 4]], atol=1e-12)
     with pytest.raises(HaworInternalError, match="6 frames"):  # a stage broke its contract: a bug, not input
         camera_to_world(seq, np.tile(np.eye(4), (5, 1, 1)), models["right"])
-
-
-def test_missing_runs():
-    valid = np.array([0, 1, 1, 0, 0, 1, 0], bool)
-    assert missing_runs(valid) == [(0, 1), (3, 5), (6, 7)]
-    assert missing_runs(np.ones(3, bool)) == []
 
 
 def test_slerp_and_linear_interpolation_by_hand():

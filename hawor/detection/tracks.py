@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hawor.detection.hand_roi import box_iou
+from hawor.runs import frame_runs
 
 
 @dataclass
@@ -226,13 +227,13 @@ def drop_isolated(track: HandTrack, num_frames: int, max_frames: int = ISOLATED_
     frames = track.frame_indices
     if len(frames) == 0:
         return track, 0
-    cuts = np.flatnonzero(np.diff(frames) > 1) + 1
-    starts, ends = np.r_[0, cuts], np.r_[cuts, len(frames)]
-    missing = np.r_[frames[0], frames[starts[1:]] - frames[ends[:-1] - 1] - 1, num_frames - 1 - frames[-1]]
+    runs = frame_runs(frames)
+    ends = [0] + [end for _, end in runs]  # where the missing frames before each run begin
+    firsts = [first for first, _ in runs] + [num_frames]  # where those after each run end
     keep = np.ones(len(frames), bool)
-    for k, (a, b) in enumerate(zip(starts, ends)):
-        if b - a <= max_frames and min(missing[k], missing[k + 1]) >= min_gap:
-            keep[a:b] = False
+    for k, (first, end) in enumerate(runs):
+        if end - first <= max_frames and min(first - ends[k], firsts[k + 1] - end) >= min_gap:
+            keep[(frames >= first) & (frames < end)] = False
     if keep.all():
         return track, 0
     keypoints = [None if k is None else k[keep] for k in (track.keypoints_2d, track.keypoints_3d)]

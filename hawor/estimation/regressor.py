@@ -40,6 +40,7 @@ from hawor.models.checkpoint import (
     strip_prefixes,
 )
 from hawor.models.hawor_regressor import HaworConfig, HaworRegressor
+from hawor.runs import consecutive_runs
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +123,6 @@ def _frame_reader(frames) -> Callable[[int], np.ndarray]:
         return lambda index: frames.read([index])[0]
     raise HaworInputError(f"frames: expected a callable index -> RGB frame or an indexable sequence, "
                           f"got {type(frames).__name__}.")
-
-
-def _contiguous_runs(frame_indices: np.ndarray) -> list[np.ndarray]:
-    """Positions (into frame_indices) of each run of consecutive frames."""
-    if len(frame_indices) == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(frame_indices) != 1) + 1
-    return np.split(np.arange(len(frame_indices)), breaks)
 
 
 def plan_windows(length: int, window: int, overlap: int) -> list[np.ndarray]:
@@ -243,8 +236,8 @@ class HandRegressor:
         """
         cfg = self.model.cfg
         window = cfg.window
-        windows = [run[positions] for run in _contiguous_runs(frame_indices)
-                   for positions in plan_windows(len(run), window, self.overlap)]
+        windows = [run.start + positions for run in consecutive_runs(frame_indices)
+                   for positions in plan_windows(run.stop - run.start, window, self.overlap)]
         weights = blend_weights(window, self.overlap)
         rows = len(frame_indices)
         acc = {"rotmat": np.zeros((rows, cfg.num_joints, 3, 3)), "betas": np.zeros((rows, cfg.head.nshape)),

@@ -27,6 +27,7 @@ from scipy.spatial.transform import Rotation, Slerp
 
 from hawor.errors import HaworInputError
 from hawor.io.prefetch import prefetch
+from hawor.runs import frame_runs
 from hawor.slam.keyframes import KLTTracker, TrackerOptions, TrackingResult
 from hawor.slam.masks import mask_box
 from hawor.slam.sfm import (ChunkMap, PairGeometries, camera_centres, chain_chunks, chunk_ranges,
@@ -490,7 +491,7 @@ def _fill_and_invert(T_cam_world: np.ndarray, tracks: TrackingResult, K_work: np
     if len(gaps) == 0:
         return T_wc
     rel = {f: _relative_rotation(tracks, f, K_work) for f in np.unique(np.concatenate([gaps, gaps + 1])) if 0 < f < n}
-    for start, stop in _runs(gaps):  # frames start..stop-1 unposed
+    for start, stop in frame_runs(gaps):  # frames start..stop-1 unposed
         fwd = bwd = None
         if start > 0:
             fwd = [T_wc[start - 1, :3, :3]]
@@ -510,14 +511,6 @@ def _fill_and_invert(T_cam_world: np.ndarray, tracks: TrackingResult, K_work: np
             else:
                 T_wc[f, :3, :3] = fwd[k] if fwd is not None else bwd[k]
     return T_wc
-
-
-def _runs(indices: np.ndarray) -> list[tuple[int, int]]:
-    """Consecutive runs [start, stop) of sorted integer indices."""
-    breaks = np.flatnonzero(np.diff(indices) > 1)
-    starts = np.concatenate([[indices[0]], indices[breaks + 1]])
-    stops = np.concatenate([indices[breaks] + 1, [indices[-1] + 1]])
-    return list(zip(starts.tolist(), stops.tolist()))
 
 
 def _relative_rotation(tracks: TrackingResult, f: int, K_work: np.ndarray) -> np.ndarray | None:

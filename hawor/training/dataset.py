@@ -26,6 +26,7 @@ from hawor.data.manifest import Manifest
 from hawor.errors import HaworInputError
 from hawor.estimation.crop import crop_hand, mirror_center, normalize_crop
 from hawor.geometry import axis_angle_to_matrix, mirror_axis_angle
+from hawor.runs import consecutive_runs
 from hawor.training.augmentation import WindowAugmentation
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def plan_windows(manifest: Manifest, window: int, stride: int) -> tuple[np.ndarr
             raise HaworInputError(f"manifest {manifest.path}: sample {i}: field 'frame_id': "
                                   f"frame {frames[duplicate[0]]} "
                                   f"of sequence '{manifest.sequence_id[i]}' appears twice for the same hand.")
-        for run in np.split(members, np.flatnonzero(np.diff(frames) != 1) + 1):
+        for run in (members[r] for r in consecutive_runs(frames)):
             if len(run) < window:
                 skipped_runs += 1
                 skipped_samples += len(run)

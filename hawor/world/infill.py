@@ -34,8 +34,9 @@ from hawor.errors import HaworInputError
 from hawor.hands import HandModel
 from hawor.models.checkpoint import extract_state_dict, load_checkpoint, load_state_dict_strict
 from hawor.models.infiller import HAND_FEATURES, InfillerConfig, MotionInfiller, observed_attention_mask
+from hawor.runs import false_runs
 from hawor.world.assemble import rigid_transform_hand, wrist_rest
-from hawor.world.interpolate import DEFAULT_MAX_GAP, interpolate_frames, interpolate_gaps, missing_runs
+from hawor.world.interpolate import DEFAULT_MAX_GAP, interpolate_frames, interpolate_gaps
 from hawor.world.sequence import HandSequence
 
 FEATURE_ORDER = ("left", "right")  # network input layout: [left 109 | right 109]
@@ -86,7 +87,7 @@ def infill_learned(hands: dict[str, HandSequence], hand_models: dict[str, HandMo
     if not state.present:
         return hands
     for side in (s for s in FILL_ORDER if s in state.present):
-        for start, end in missing_runs(state.valid[side]):  # runs listed once per hand, as the official code
+        for start, end in false_runs(state.valid[side]):  # runs listed once per hand, as the official code
             if max_gap is not None and end - start > max_gap:
                 continue
             while not state.valid[side][start:end].all():

@@ -5,17 +5,11 @@ import numpy as np
 import torch
 
 from hawor.geometry import axis_angle_to_matrix, matrix_to_axis_angle
+from hawor.runs import false_runs
 from hawor.world.sequence import HandSequence
 
 #: Default longest gap (frames) that interpolation fills; longer gaps stay NaN (1 s at 30 fps).
 DEFAULT_MAX_GAP = 30
-
-
-def missing_runs(valid: np.ndarray) -> list[tuple[int, int]]:
-    """(N,) bool -> [(start, end_exclusive), ...] of the runs where ``valid`` is False."""
-    padded = np.concatenate([[True], np.asarray(valid, bool), [True]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
 
 
 def slerp_axis_angle(aa0: torch.Tensor, aa1: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -61,7 +55,7 @@ def interpolate_gaps(seq: HandSequence, max_gap: int | None = DEFAULT_MAX_GAP) -
     """
     valid = seq.valid
     fill = np.zeros(len(seq), bool)
-    for start, end in missing_runs(valid):
+    for start, end in false_runs(valid):
         interior = start > 0 and end < len(seq)
         if interior and (max_gap is None or end - start <= max_gap):
             fill[start:end] = True
