@@ -300,7 +300,7 @@ def _f(value, pattern="{:.1f}", scale=1.0) -> str:
 
 
 def tables(records: list[dict]) -> str:
-    from hawor.eval.tables import markdown_table
+    from hawor.eval.tables import SOURCES_TITLE, error_sources_table, markdown_table
 
     hand_rows, camera_rows, failures = [], [], []
     for r in records:
@@ -334,6 +334,9 @@ def tables(records: list[dict]) -> str:
                             + [f"{st} fps" for st in SPEED_STAGES] + ["peak MB"], camera_rows), "",
              "Means over sequences (per backend set and hand; medians in brackets):", "",
              summary_table([r for r in records if "error" not in r])]
+    for backends in dict.fromkeys(r["backends"] for r in records if "error" not in r):
+        mine = [r["report"] for r in records if r["backends"] == backends and "error" not in r]
+        parts += ["", f"{backends}: {SOURCES_TITLE}", "", error_sources_table(mine)]
     if failures:
         parts += ["", "Failed runs (not in the tables above):", ""] + failures
     return "\n".join(parts) + "\n"

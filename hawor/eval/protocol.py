@@ -15,6 +15,7 @@ import numpy as np
 
 from hawor.errors import HaworInputError
 from hawor.eval.metrics import DEFAULT_CHUNK, evaluate_world
+from hawor.eval.sources import error_sources
 from hawor.geometry import DEFAULT_FOCAL
 from hawor.hands import HAND_SIDES
 
@@ -105,10 +106,12 @@ def check_hands(pred: dict, gt: dict, protocol: Protocol) -> None:
 
 
 def evaluate(pred: dict, gt: dict, protocol: Protocol = Protocol(), summary: dict | None = None) -> dict:
-    """Check the inputs and compute every metric; returns {"protocol", hands..., camera keys, "notes"}."""
+    """Check the inputs and compute every metric; returns {"protocol", hands..., camera keys, "error_sources"
+    (:func:`hawor.eval.sources.error_sources`), "notes"}."""
     gt = match_frames(pred, gt, summary)
     check_hands(pred, gt, protocol)
     report = evaluate_world(pred, gt, sides=protocol.hands, chunk=protocol.chunk, fps=gt.get("fps") or pred.get("fps"))
+    report["error_sources"] = error_sources(pred, gt, sides=protocol.hands, chunk=protocol.chunk)
     notes = []
     if "K" in gt and "focal" in pred and protocol.focal == "estimated":
         true = float(gt["K"][0, 0])

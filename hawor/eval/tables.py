@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from hawor.eval.sources import PARTS
+
 HAND_COLUMNS = (  # (header, key, format) per hand row
     ("visible→observed %", "observed_fraction", "{:.0%}"),
     ("precision %", "precision", "{:.0%}"),
@@ -68,5 +72,26 @@ def evaluation_markdown(report: dict, title: str = "Evaluation") -> str:
     parts += ["", markdown_table(["hand"] + [h for h, _, _ in HAND_COLUMNS], rows)]
     if "camera_ate_m" in report:
         parts += ["", markdown_table([h for h, _, _ in CAMERA_COLUMNS], [camera_cells(report)])]
+    if report.get("error_sources"):
+        parts += ["", SOURCES_TITLE, "", error_sources_table([report])]
     parts += [f"\nnote: {n}" for n in report.get("notes", [])]
     return "\n".join(parts) + "\n"
+
+
+SOURCES_TITLE = ("W-MPJPE / WA-MPJPE mm with one part of each predicted hand taken from the truth "
+                 "(hawor.eval.sources: where the world error comes from):")
+
+
+def error_sources_table(reports: list[dict]) -> str:
+    """One row per hand: the mean over ``reports`` of W / WA-MPJPE of the result and with each part true."""
+    rows = []
+    for hand in ("left", "right"):
+        per = [r["error_sources"][hand] for r in reports if hand in r.get("error_sources", {})]
+        if not per:
+            continue
+        cells = [hand, str(len(per))]
+        for name in ("result",) + PARTS:
+            values = [[v[name][k] for k in ("w_mpjpe_mm", "wa_mpjpe_mm")] for v in per if name in v]
+            cells.append(" / ".join(f"{x:.1f}" for x in np.mean(values, 0)) if values else "–")
+        rows.append(cells)
+    return markdown_table(["hand", "sequences", "result"] + [f"true {p}" for p in PARTS], rows)

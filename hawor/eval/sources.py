@@ -1,0 +1,79 @@
+"""Where the world error comes from: W-/WA-MPJPE again with one part of each predicted hand taken from the truth.
+
+Each part replaces, in every frame where both the result and the truth hold the hand, one thing of the
+predicted hand by the truth's and leaves the rest as predicted:
+
+- ``orientation``: the joints turned about the predicted wrist by the rotation that best maps the
+  predicted palm (wrist and the four finger bases) onto the true palm;
+- ``wrist``: the joints moved so that the wrist is the true one (pose and orientation kept);
+- ``size``: the joints scaled about the wrist to the true wrist-to-middle-finger-base length;
+- ``filled``: the frames that the gap filling made (``{side}_infilled``) replaced by the truth.
+
+A large drop says that the part carries the error. W-MPJPE fits each chunk on the hand of its first two
+frames, so the hand's orientation there turns the whole chunk (docs/performance.md, "What limits the
+world figures").
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hawor.eval.metrics import w_mpjpe, wa_mpjpe
+from hawor.geometry import umeyama
+
+PARTS = ("orientation", "wrist", "size", "filled")
+PALM_JOINTS = (0, 5, 9, 13, 17)  # wrist and finger bases, OpenPose order
+MIDDLE_BASE = 9
+
+
+def with_true_part(pred: np.ndarray, gt: np.ndarray, part: str, infilled: np.ndarray | None = None) -> np.ndarray:
+    """(N, 21, 3) predicted joints with ``part`` (one of :data:`PARTS`) taken from ``gt`` (N, 21, 3), both in
+    metres in one frame. Frames where either holds NaN are returned as predicted. ``infilled`` (N,) bool is
+    needed for ``filled``."""
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    out = pred.copy()
+    both = np.isfinite(pred).all((1, 2)) & np.isfinite(gt).all((1, 2))
+    p, g = pred[both], gt[both]
+    wrist = p[:, :1]
+    if part == "orientation":
+        palm = list(PALM_JOINTS)
+        _, R, _ = umeyama(torch.as_tensor(p[:, palm]), torch.as_tensor(g[:, palm]), with_scale=False)
+        out[both] = np.einsum("nij,nkj->nki", R.numpy(), p - wrist) + wrist
+    elif part == "wrist":
+        out[both] = p - wrist + g[:, :1]
+    elif part == "size":
+        ratio = np.linalg.norm(g[:, MIDDLE_BASE] - g[:, 0], axis=-1) / np.linalg.norm(p[:, MIDDLE_BASE] - p[:, 0], axis=-1)
+        out[both] = (p - wrist) * ratio[:, None, None] + wrist
+    elif part == "filled":
+        if infilled is None:
+            raise ValueError("the part 'filled' needs the result's infilled mask")
+        swap = both & np.asarray(infilled, bool)
+        out[swap] = gt[swap]
+    else:
+        raise ValueError(f"unknown part '{part}': choose one of {', '.join(PARTS)}")
+    return out
+
+
+def error_sources(pred: dict, gt: dict, sides=("left", "right"), chunk: int = 100) -> dict:
+    """Per hand, W-/WA-MPJPE (mm) of the result and of the result with each of :data:`PARTS` taken from the
+    truth, over the frames valid in both (as :func:`hawor.eval.metrics.evaluate_world`):
+    ``{side: {"result" | part: {"w_mpjpe_mm", "wa_mpjpe_mm"}}}``. ``pred``/``gt`` hold ``{side}_joints``
+    (N, 21, 3) world frame and ``{side}_valid``; ``pred`` may hold ``{side}_infilled`` (else no ``filled``)."""
+    out = {}
+    for side in sides:
+        key = f"{side}_joints"
+        if key not in pred or key not in gt:
+            continue
+        both = np.asarray(gt[f"{side}_valid"], bool) & np.asarray(pred[f"{side}_valid"], bool)
+        if both.sum() < 2:
+            continue
+        pj, gj = np.asarray(pred[key], np.float64)[both], np.asarray(gt[key], np.float64)[both]
+        infilled = pred.get(f"{side}_infilled")
+        variants = {"result": pj}
+        for part in PARTS:
+            if part != "filled" or infilled is not None:
+                mask = None if infilled is None else np.asarray(infilled, bool)[both]
+                variants[part] = with_true_part(pj, gj, part, mask)
+        out[side] = {name: {"w_mpjpe_mm": 1000 * float(w_mpjpe(j, gj, chunk).mean()),
+                            "wa_mpjpe_mm": 1000 * float(wa_mpjpe(j, gj, chunk).mean())} for name, j in variants.items()}
+    return out

@@ -1,0 +1,99 @@
+"""hawor.eval.sources: W-/WA-MPJPE with one part of the predicted hand taken from the truth, on generated hands."""
+import json
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from hawor.eval.sources import PARTS, error_sources, with_true_part
+
+
+@pytest.fixture(scope="module")
+def truth():
+    """World-frame truth of a generated clip (open hand), 60 frames."""
+    from hawor.data.synthetic.generate import simulate
+    from hawor.data.synthetic.truth import hand_arrays
+
+    return hand_arrays(simulate(seed=5, num_frames=60, width=320, height=240, fps=30.0, hand_backend="open"), "world")
+
+
+def _about_wrist(joints, transform):
+    wrist = joints[:, :1]
+    return transform(joints - wrist) + wrist
+
+
+def _report(pred_joints, gt_joints, infilled=None):
+    valid = np.isfinite(gt_joints).all((1, 2))
+    pred = {"right_joints": pred_joints, "right_valid": valid}
+    if infilled is not None:
+        pred["right_infilled"] = infilled
+    return error_sources(pred, {"right_joints": gt_joints, "right_valid": valid}, sides=("right",))["right"]
+
+
+def test_each_part_taken_from_the_truth_removes_the_error_it_explains(truth):
+    gt = truth["right_joints"]
+    turn = Rotation.from_rotvec([0.0, 0.6, 0.0]).as_matrix()  # 34 degrees: a hand leaning the wrong way
+    wrong = {
+        "orientation": _about_wrist(gt, lambda rel: rel @ turn.T),
+        "wrist": gt + np.stack([0.05 * np.sin(np.arange(len(gt)) / 5), np.zeros(len(gt)), 0.03 * np.ones(len(gt))],
+                               1)[:, None],
+        "size": _about_wrist(gt, lambda rel: 0.85 * rel),
+    }
+    for part, pred in wrong.items():
+        row = _report(pred, gt)
+        assert row["result"]["w_mpjpe_mm"] > 1.5 and row["result"]["wa_mpjpe_mm"] > 0.5, part
+        assert row[part]["w_mpjpe_mm"] == pytest.approx(0, abs=1e-6), part
+        assert row[part]["wa_mpjpe_mm"] == pytest.approx(0, abs=1e-6), part
+        for other in (p for p in PARTS if p not in (part, "filled")):  # already true in this prediction
+            assert row[other] == pytest.approx(row["result"]), (part, other)
+
+
+def test_filled_frames_taken_from_the_truth(truth):
+    gt = truth["right_joints"]
+    infilled = np.zeros(len(gt), bool)
+    infilled[20:35] = True
+    pred = gt.copy()
+    pred[infilled] += [0.2, 0.0, 0.0]  # a gap filled 20 cm off
+    row = _report(pred, gt, infilled)
+    assert row["result"]["wa_mpjpe_mm"] > 20
+    assert row["filled"]["w_mpjpe_mm"] == pytest.approx(0, abs=1e-6)
+    assert "filled" not in _report(pred, gt)  # without the mask, no such row
+
+
+def test_frames_missing_on_either_side_are_left_alone(truth):
+    gt = truth["right_joints"].copy()
+    pred = gt + 0.01
+    pred[5] = np.nan
+    out = with_true_part(pred, gt, "wrist")
+    assert np.isnan(out[5]).all() and np.allclose(out[6], gt[6])
+    with pytest.raises(ValueError, match="unknown part"):
+        with_true_part(pred, gt, "elbow")
+
+
+def test_the_evaluation_script_prints_and_writes_the_sources(tmp_path, capsys):
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from hawor.data.synthetic.generate import simulate
+    from hawor.data.synthetic.truth import write_truth
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import eval_hawor
+
+    gt_dir = tmp_path / "truth"
+    write_truth(simulate(seed=5, num_frames=40, width=320, height=240, fps=30.0, hand_backend="open"), gt_dir)
+    (gt_dir / "summary.json").write_text(json.dumps({"stages": {}}))
+    result = tmp_path / "result"
+    shutil.copytree(gt_dir, result)
+    with np.load(result / "hands_world.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    turn = Rotation.from_rotvec([0.5, 0.0, 0.0]).as_matrix()
+    arrays["right_joints"] = _about_wrist(arrays["right_joints"], lambda rel: rel @ turn.T)
+    np.savez(result / "hands_world.npz", **arrays)
+    assert eval_hawor.main([str(result), "--gt", str(gt_dir), "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "true orientation" in out
+    sources = json.loads((tmp_path / "r.json").read_text())["error_sources"]["right"]
+    assert sources["result"]["w_mpjpe_mm"] > 5
+    assert sources["orientation"]["w_mpjpe_mm"] == pytest.approx(0, abs=1e-6)
