@@ -44,8 +44,25 @@ def test_each_part_taken_from_the_truth_removes_the_error_it_explains(truth):
         assert row["result"]["w_mpjpe_mm"] > 1.5 and row["result"]["wa_mpjpe_mm"] > 0.5, part
         assert row[part]["w_mpjpe_mm"] == pytest.approx(0, abs=1e-6), part
         assert row[part]["wa_mpjpe_mm"] == pytest.approx(0, abs=1e-6), part
-        for other in (p for p in PARTS if p not in (part, "filled")):  # already true in this prediction
+        for other in (p for p in PARTS if p not in (part, "filled", "placement")):  # already true here
             assert row[other] == pytest.approx(row["result"]), (part, other)
+        assert row["placement"]["w_mpjpe_mm"] == pytest.approx(0, abs=1e-6), part
+
+
+def test_with_the_placement_true_only_the_articulation_counts(truth):
+    gt = truth["right_joints"]
+    bent = gt.copy()
+    bent[:, 5:9] = gt[:, 5:6] + 0.8 * (gt[:, 5:9] - gt[:, 5:6])  # a shorter index finger: articulation error
+    t = np.arange(len(gt))
+    turn = Rotation.from_rotvec(np.stack([0.3 * np.sin(t / 6), 0 * t, 0.2 * np.cos(t / 7)], 1)).as_matrix()
+    size = 0.9 + 0.05 * np.sin(t / 4)
+    shift = np.stack([0.04 * np.sin(t / 5), -0.02 * np.ones(len(t)), 0.05 * np.cos(t / 9)], 1)
+    # placement wrong by a different amount in every frame (an error alignment cannot absorb)
+    pred = _about_wrist(bent, lambda rel: size[:, None, None] * np.einsum("nij,nkj->nki", turn, rel)) + shift[:, None]
+    row = _report(pred, gt)
+    articulation = _report(bent, gt)["result"]["wa_mpjpe_mm"]
+    assert row["placement"]["wa_mpjpe_mm"] == pytest.approx(articulation, rel=1e-6)
+    assert row["result"]["wa_mpjpe_mm"] > 2 * articulation > 0
 
 
 def test_filled_frames_taken_from_the_truth(truth):

@@ -7,7 +7,8 @@ predicted hand by the truth's and leaves the rest as predicted:
   predicted palm (wrist and the four finger bases) onto the true palm;
 - ``wrist``: the joints moved so that the wrist is the true one (pose and orientation kept);
 - ``size``: the joints scaled about the wrist to the true wrist-to-middle-finger-base length;
-- ``filled``: the frames that the gap filling made (``{side}_infilled``) replaced by the truth.
+- ``filled``: the frames that the gap filling made (``{side}_infilled``) replaced by the truth;
+- ``placement``: orientation, wrist and size together, so that only the finger articulation is predicted.
 
 A large drop says that the part carries the error. W-MPJPE fits each chunk on the hand of its first two
 frames, so the hand's orientation there turns the whole chunk (docs/performance.md, "What limits the
@@ -21,7 +22,7 @@ import torch
 from hawor.eval.metrics import w_mpjpe, wa_mpjpe
 from hawor.geometry import umeyama
 
-PARTS = ("orientation", "wrist", "size", "filled")
+PARTS = ("orientation", "wrist", "size", "filled", "placement")
 PALM_JOINTS = (0, 5, 9, 13, 17)  # wrist and finger bases, OpenPose order
 MIDDLE_BASE = 9
 
@@ -44,6 +45,8 @@ def with_true_part(pred: np.ndarray, gt: np.ndarray, part: str, infilled: np.nda
     elif part == "size":
         ratio = np.linalg.norm(g[:, MIDDLE_BASE] - g[:, 0], axis=-1) / np.linalg.norm(p[:, MIDDLE_BASE] - p[:, 0], axis=-1)
         out[both] = (p - wrist) * ratio[:, None, None] + wrist
+    elif part == "placement":
+        return with_true_part(with_true_part(with_true_part(pred, gt, "size"), gt, "orientation"), gt, "wrist")
     elif part == "filled":
         if infilled is None:
             raise ValueError("the part 'filled' needs the result's infilled mask")
