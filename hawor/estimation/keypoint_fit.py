@@ -38,9 +38,8 @@ from hawor.errors import HaworInputError
 from hawor.estimation.result import CameraSpaceHand
 from hawor.geometry import Intrinsics, axis_angle_to_matrix, matrix_to_axis_angle, umeyama
 from hawor.hands import HandModel
-from hawor.hands.joints import MANO_TO_OPENPOSE
+from hawor.hands.joints import MANO_TO_OPENPOSE, PALM_JOINTS
 
-PALM_JOINTS = (0, 5, 9, 13, 17)  # wrist and finger bases, OpenPose order
 # Non-thumb MANO joints (index, middle, pinky, ring; base -> tip) and their limits in radians:
 # flexion range, max |abduction|, max |twist|.
 _FINGER_LIMITS = {0: ((-0.35, 1.7), 0.4, 0.2), 1: ((-0.15, 1.9), 0.12, 0.12), 2: ((-0.15, 1.5), 0.12, 0.12)}

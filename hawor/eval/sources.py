@@ -21,10 +21,10 @@ import torch
 
 from hawor.eval.metrics import w_mpjpe, wa_mpjpe
 from hawor.geometry import umeyama
+from hawor.hands.joints import OPENPOSE_JOINT_NAMES, PALM_JOINTS
 
 PARTS = ("orientation", "wrist", "size", "filled", "placement")
-PALM_JOINTS = (0, 5, 9, 13, 17)  # wrist and finger bases, OpenPose order
-MIDDLE_BASE = 9
+MIDDLE_BASE = OPENPOSE_JOINT_NAMES.index("middle1")
 
 
 def with_true_part(pred: np.ndarray, gt: np.ndarray, part: str, infilled: np.ndarray | None = None) -> np.ndarray:
@@ -43,7 +43,8 @@ def with_true_part(pred: np.ndarray, gt: np.ndarray, part: str, infilled: np.nda
     elif part == "wrist":
         out[both] = p - wrist + g[:, :1]
     elif part == "size":
-        ratio = np.linalg.norm(g[:, MIDDLE_BASE] - g[:, 0], axis=-1) / np.linalg.norm(p[:, MIDDLE_BASE] - p[:, 0], axis=-1)
+        length = lambda joints: np.linalg.norm(joints[:, MIDDLE_BASE] - joints[:, 0], axis=-1)  # noqa: E731
+        ratio = length(g) / length(p)
         out[both] = (p - wrist) * ratio[:, None, None] + wrist
     elif part == "placement":
         return with_true_part(with_true_part(with_true_part(pred, gt, "size"), gt, "orientation"), gt, "wrist")

@@ -25,6 +25,9 @@ OPENPOSE_JOINT_NAMES = (
     "pinky1", "pinky2", "pinky3", "pinky4",
 )
 
+# The palm in OpenPose order: the wrist and the four finger bases (index, middle, ring, pinky).
+PALM_JOINTS = (0, 5, 9, 13, 17)
+
 # MANO joint parents (kinematic tree), -1 for the wrist.
 MANO_PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14)
 
