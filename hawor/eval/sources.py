@@ -43,8 +43,7 @@ def with_true_part(pred: np.ndarray, gt: np.ndarray, part: str, infilled: np.nda
     elif part == "wrist":
         out[both] = p - wrist + g[:, :1]
     elif part == "size":
-        length = lambda joints: np.linalg.norm(joints[:, MIDDLE_BASE] - joints[:, 0], axis=-1)  # noqa: E731
-        ratio = length(g) / length(p)
+        ratio = _palm_length(g) / _palm_length(p)
         out[both] = (p - wrist) * ratio[:, None, None] + wrist
     elif part == "placement":
         return with_true_part(with_true_part(with_true_part(pred, gt, "size"), gt, "orientation"), gt, "wrist")
@@ -56,6 +55,11 @@ def with_true_part(pred: np.ndarray, gt: np.ndarray, part: str, infilled: np.nda
     else:
         raise ValueError(f"unknown part '{part}': choose one of {', '.join(PARTS)}")
     return out
+
+
+def _palm_length(joints: np.ndarray) -> np.ndarray:
+    """(N, 21, 3) -> (N,) wrist-to-middle-finger-base distance."""
+    return np.linalg.norm(joints[:, MIDDLE_BASE] - joints[:, 0], axis=-1)
 
 
 def error_sources(pred: dict, gt: dict, sides=("left", "right"), chunk: int = 100) -> dict:
