@@ -1,6 +1,4 @@
 """hawor.eval.sources: W-/WA-MPJPE with one part of the predicted hand taken from the truth, on generated hands."""
-import json
-
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -86,31 +84,3 @@ def test_frames_missing_on_either_side_are_left_alone(truth):
     with pytest.raises(ValueError, match="unknown part"):
         with_true_part(pred, gt, "elbow")
 
-
-def test_the_evaluation_script_prints_and_writes_the_sources(tmp_path, capsys):
-    import shutil
-    import sys
-    from pathlib import Path
-
-    from hawor.data.synthetic.generate import simulate
-    from hawor.data.synthetic.truth import write_truth
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-    import eval_hawor
-
-    gt_dir = tmp_path / "truth"
-    write_truth(simulate(seed=5, num_frames=40, width=320, height=240, fps=30.0, hand_backend="open"), gt_dir)
-    (gt_dir / "summary.json").write_text(json.dumps({"stages": {}}))
-    result = tmp_path / "result"
-    shutil.copytree(gt_dir, result)
-    with np.load(result / "hands_world.npz") as data:
-        arrays = {k: data[k] for k in data.files}
-    turn = Rotation.from_rotvec([0.5, 0.0, 0.0]).as_matrix()
-    arrays["right_joints"] = _about_wrist(arrays["right_joints"], lambda rel: rel @ turn.T)
-    np.savez(result / "hands_world.npz", **arrays)
-    assert eval_hawor.main([str(result), "--gt", str(gt_dir), "--json", str(tmp_path / "r.json")]) == 0
-    out = capsys.readouterr().out
-    assert "true orientation" in out
-    sources = json.loads((tmp_path / "r.json").read_text())["error_sources"]["right"]
-    assert sources["result"]["w_mpjpe_mm"] > 5
-    assert sources["orientation"]["w_mpjpe_mm"] == pytest.approx(0, abs=1e-6)

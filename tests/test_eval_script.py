@@ -174,3 +174,22 @@ def test_focal_protocols_note_what_the_run_used(truth, tmp_path, capsys):
         outputs[focal] = json.loads((tmp_path / f"{focal}.json").read_text())
     assert any("protocol says focal: ground_truth" in n for n in outputs["ground_truth"]["notes"])
     assert any("estimated focal" in n and "+10.0%" in n for n in outputs["estimated"]["notes"])
+
+
+def test_the_sources_of_the_world_error_are_printed_and_written(truth, tmp_path, capsys):
+    from scipy.spatial.transform import Rotation
+
+    result = _copy(truth, tmp_path / "result")
+    turn = Rotation.from_rotvec([0.5, 0.0, 0.0]).as_matrix()
+
+    def turned(arrays):  # the right hand turned about its wrist in every frame
+        joints = arrays["right_joints"]
+        return (joints - joints[:, :1]) @ turn.T + joints[:, :1]
+
+    _edit(result / "hands_world.npz", right_joints=turned)
+    code, out, err = _run(capsys, result, "--gt", truth, "--json", tmp_path / "r.json")
+    assert code == 0, err
+    assert "true orientation" in out
+    sources = json.loads((tmp_path / "r.json").read_text())["error_sources"]["right"]
+    assert sources["result"]["w_mpjpe_mm"] > 5
+    assert sources["orientation"]["w_mpjpe_mm"] == pytest.approx(0, abs=1e-6)

@@ -77,11 +77,9 @@ def error_sources(pred: dict, gt: dict, sides=("left", "right"), chunk: int = 10
             continue
         pj, gj = np.asarray(pred[key], np.float64)[both], np.asarray(gt[key], np.float64)[both]
         infilled = pred.get(f"{side}_infilled")
-        variants = {"result": pj}
-        for part in PARTS:
-            if part != "filled" or infilled is not None:
-                mask = None if infilled is None else np.asarray(infilled, bool)[both]
-                variants[part] = with_true_part(pj, gj, part, mask)
+        filled = None if infilled is None else np.asarray(infilled, bool)[both]
+        variants = {"result": pj} | {part: with_true_part(pj, gj, part, filled) for part in PARTS
+                                     if part != "filled" or filled is not None}
         out[side] = {name: {"w_mpjpe_mm": 1000 * float(w_mpjpe(j, gj, chunk).mean()),
                             "wa_mpjpe_mm": 1000 * float(wa_mpjpe(j, gj, chunk).mean())} for name, j in variants.items()}
     return out
